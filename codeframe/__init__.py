@@ -1,0 +1,58 @@
+"""codeframe — asynchronous LLM coding agents that live in Jupyter."""
+
+from __future__ import annotations
+
+import logging
+
+from codeframe.errors import (
+    CodeframeError,
+    ContentTooLargeError,
+    DependencyCycleError,
+    DuplicateError,
+    FileChangeError,
+    InvalidInputError,
+    MissingFileError,
+    NotFoundError,
+    ReplayMissError,
+    ResponseFormatError,
+    RunTimeoutError,
+    SchemaError,
+    ScriptMissError,
+    UnsafePathError,
+    UnsupportedPlatformError,
+)
+
+__version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def enable_logging(level: int | str = logging.INFO) -> logging.Handler:
+    """Send codeframe's log records to stderr in a readable form; returns the handler."""
+    logger = logging.getLogger(__name__)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    return handler
+
+
+__all__ = [
+    "CodeframeError",
+    "ContentTooLargeError",
+    "DependencyCycleError",
+    "DuplicateError",
+    "FileChangeError",
+    "InvalidInputError",
+    "MissingFileError",
+    "NotFoundError",
+    "ReplayMissError",
+    "ResponseFormatError",
+    "RunTimeoutError",
+    "SchemaError",
+    "ScriptMissError",
+    "UnsafePathError",
+    "UnsupportedPlatformError",
+    "__version__",
+    "enable_logging",
+]

@@ -1,0 +1,190 @@
+"""The shapes shared by every layer: task statuses, tasks, file changes, results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal, NotRequired, TypedDict
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC text, the form every table stores."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class TaskStatus(StrEnum):
+    """Where a task is in its life; a ``str`` so ``TaskStatus.COMPLETED == "completed"``."""
+
+    PENDING = "pending"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    BLOCKED = "blocked"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.BLOCKED})
+
+
+class ProjectStatus(StrEnum):
+    INIT = "init"
+    PLANNING = "planning"
+    RUNNING = "running"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+
+
+class BlockerSeverity(StrEnum):
+    """``sync`` needs a human before work goes on; ``async`` can wait."""
+
+    SYNC = "sync"
+    ASYNC = "async"
+
+
+class TestStatus(StrEnum):
+    """Outcome of one test run."""
+
+    __test__ = False
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    NO_TESTS = "no_tests"
+
+
+class CaseOutcome(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class TestCase:
+    """One test's outcome in one run, read from the JUnit XML."""
+
+    __test__ = False
+
+    node_id: str
+    outcome: str
+    message: str = ""
+    duration: float = 0.0
+
+
+@dataclass(slots=True)
+class TestResult:
+    """What one pytest run produced. ``runner_error`` says why a run could not happen at all."""
+
+    __test__ = False
+
+    status: str
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    duration: float = 0.0
+    output: str = ""
+    cases: tuple[TestCase, ...] = ()
+    runner_error: str | None = None
+
+    @property
+    def total(self) -> int:
+        return self.passed + self.failed + self.errors + self.skipped
+
+    @property
+    def is_failure(self) -> bool:
+        """Failed, errored or timed out: the states self-correction tries to mend."""
+        return self.status in (TestStatus.FAILED, TestStatus.ERROR, TestStatus.TIMEOUT)
+
+
+def _parse_depends_on(value: object) -> list[int]:
+    """Accept a list of ids, JSON text ``"[1, 2]"``, ``"1,2"`` or empty; return ``list[int]``."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, list | tuple | set | frozenset):
+        return [int(v) for v in value]
+    if isinstance(value, int):
+        return [value]
+    text = str(value).strip()
+    if text.startswith("["):
+        return [int(v) for v in json.loads(text)]
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+@dataclass(slots=True)
+class Task:
+    """A task as the seed design modelled it; the database hands out plain dicts instead."""
+
+    id: int | None = None
+    project_id: int | None = None
+    issue_id: int | None = None
+    task_number: str = ""
+    parent_issue_number: str = ""
+    title: str = ""
+    description: str = ""
+    status: TaskStatus = TaskStatus.PENDING
+    assigned_to: str | None = None
+    depends_on: list[int] | str = ""
+    can_parallelize: bool = False
+    priority: int = 2
+    workflow_step: int = 1
+    requires_mcp: bool = False
+    estimated_tokens: int = 0
+    actual_tokens: int | None = None
+    created_at: str = field(default_factory=utc_now)
+    completed_at: str | None = None
+
+    @property
+    def dependency_ids(self) -> list[int]:
+        return _parse_depends_on(self.depends_on)
+
+
+FileAction = Literal["create", "modify", "delete"]
+
+
+class FileChange(TypedDict):
+    """One change in the model's reply: ``content`` is absent for ``delete``."""
+
+    path: str
+    action: FileAction
+    content: NotRequired[str]
+
+
+class GenerationResult(TypedDict):
+    """The response contract: what the model asks us to change and why."""
+
+    files: list[FileChange]
+    explanation: str
+
+
+class ExecutionResult(TypedDict):
+    """What ``execute_task`` returns; ``retryable`` is set on every ``failed`` result."""
+
+    status: Literal["completed", "failed", "blocked"]
+    files_modified: list[str]
+    output: str
+    error: str | None
+    retryable: NotRequired[bool]
+
+
+__all__ = [
+    "FINAL_STATUSES",
+    "BlockerSeverity",
+    "CaseOutcome",
+    "ExecutionResult",
+    "FileAction",
+    "FileChange",
+    "GenerationResult",
+    "ProjectStatus",
+    "Task",
+    "TaskStatus",
+    "TestCase",
+    "TestResult",
+    "TestStatus",
+    "utc_now",
+]

@@ -1,0 +1,110 @@
+"""The exception tree of codeframe.
+
+Every error we raise derives from :class:`CodeframeError`, so ``except CodeframeError``
+catches all of ours and nothing else. Where an error is also a familiar built-in kind,
+it derives from that too, so code that expects the built-in keeps working::
+
+    CodeframeError
+    ├── NotFoundError            (+ ValueError)    unknown project / issue / task / blocker id
+    ├── InvalidInputError        (+ ValueError)    a value outside what the schema allows
+    ├── DuplicateError           (+ sqlite3.IntegrityError)  e.g. an issue number used twice
+    ├── SchemaError                                a database file we must not touch
+    ├── FileChangeError                            a change set that cannot be applied
+    │   ├── UnsafePathError      (+ ValueError)    absolute path, traversal, .git/, outside area
+    │   ├── MissingFileError     (+ FileNotFoundError)  modify/delete of a missing file
+    │   └── ContentTooLargeError (+ ValueError)    content over the size cap
+    ├── ResponseFormatError      (+ ValueError)    a model reply we cannot use
+    ├── DependencyCycleError     (+ ValueError)    circular task dependencies
+    ├── RunTimeoutError          (+ TimeoutError)  a lead-agent run passed its deadline
+    ├── ScriptMissError                            a scripted client has no reply
+    ├── ReplayMissError                            a cassette has no recording
+    └── UnsupportedPlatformError                   e.g. the test runner on Windows
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+
+class CodeframeError(Exception):
+    """Root of every error codeframe raises."""
+
+
+class NotFoundError(CodeframeError, ValueError):
+    """An operation named a project, issue, task or blocker that does not exist."""
+
+
+class InvalidInputError(CodeframeError, ValueError):
+    """A value is outside what the data model allows (status, priority, ...)."""
+
+
+class DuplicateError(CodeframeError, sqlite3.IntegrityError):
+    """A row would break a uniqueness rule (e.g. an issue number used twice)."""
+
+
+class SchemaError(CodeframeError):
+    """A database file whose schema we do not recognise; we refuse to alter it."""
+
+
+class FileChangeError(CodeframeError):
+    """A group of file changes that cannot be applied; nothing was written."""
+
+
+class UnsafePathError(FileChangeError, ValueError):
+    """A path that is absolute, escapes the project, touches .git/ or leaves the allowed area."""
+
+
+class MissingFileError(FileChangeError, FileNotFoundError):
+    """``modify`` or ``delete`` of a file that does not exist."""
+
+
+class ContentTooLargeError(FileChangeError, ValueError):
+    """File content over the configured size cap."""
+
+
+class ResponseFormatError(CodeframeError, ValueError):
+    """A model reply that cannot be turned into file changes (truncated, not JSON, wrong shape)."""
+
+
+class DependencyCycleError(CodeframeError, ValueError):
+    """Task dependencies that form a cycle; the message names it."""
+
+
+class RunTimeoutError(CodeframeError, TimeoutError):
+    """A lead-agent run passed its deadline; ``summary`` holds what was done."""
+
+    def __init__(self, message: str, summary: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary or {}
+
+
+class ScriptMissError(CodeframeError):
+    """A scripted client received a prompt that no rule matches and has no default."""
+
+
+class ReplayMissError(CodeframeError):
+    """A replay client received a request that its cassette does not hold."""
+
+
+class UnsupportedPlatformError(CodeframeError):
+    """A feature that needs POSIX (process groups, signals) was used elsewhere."""
+
+
+__all__ = [
+    "CodeframeError",
+    "ContentTooLargeError",
+    "DependencyCycleError",
+    "DuplicateError",
+    "FileChangeError",
+    "InvalidInputError",
+    "MissingFileError",
+    "NotFoundError",
+    "ReplayMissError",
+    "ResponseFormatError",
+    "RunTimeoutError",
+    "SchemaError",
+    "ScriptMissError",
+    "UnsafePathError",
+    "UnsupportedPlatformError",
+]
