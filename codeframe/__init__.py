@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 
 from codeframe.errors import (
+    ClaudeTimeoutError,
     CodeframeError,
     ContentTooLargeError,
     DependencyCycleError,
     DuplicateError,
     FileChangeError,
     InvalidInputError,
+    MissingAPIKeyError,
     MissingFileError,
     NotFoundError,
     ReplayMissError,
     ResponseFormatError,
+    RunnerUnavailableError,
     RunTimeoutError,
     SchemaError,
     ScriptMissError,
@@ -38,17 +41,20 @@ def enable_logging(level: int | str = logging.INFO) -> logging.Handler:
 
 
 __all__ = [
+    "ClaudeTimeoutError",
     "CodeframeError",
     "ContentTooLargeError",
     "DependencyCycleError",
     "DuplicateError",
     "FileChangeError",
     "InvalidInputError",
+    "MissingAPIKeyError",
     "MissingFileError",
     "NotFoundError",
     "ReplayMissError",
     "ResponseFormatError",
     "RunTimeoutError",
+    "RunnerUnavailableError",
     "SchemaError",
     "ScriptMissError",
     "UnsafePathError",

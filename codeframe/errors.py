@@ -14,6 +14,9 @@ it derives from that too, so code that expects the built-in keeps working::
     │   ├── MissingFileError     (+ FileNotFoundError)  modify/delete of a missing file
     │   └── ContentTooLargeError (+ ValueError)    content over the size cap
     ├── ResponseFormatError      (+ ValueError)    a model reply we cannot use
+    ├── ClaudeTimeoutError       (+ TimeoutError)  a Claude call passed the worker's timeout
+    ├── MissingAPIKeyError                         live Claude asked for with no key
+    ├── RunnerUnavailableError                     the test runner could not run pytest at all
     ├── DependencyCycleError     (+ ValueError)    circular task dependencies
     ├── RunTimeoutError          (+ TimeoutError)  a lead-agent run passed its deadline
     ├── ScriptMissError                            a scripted client has no reply
@@ -67,6 +70,22 @@ class ResponseFormatError(CodeframeError, ValueError):
     """A model reply that cannot be turned into file changes (truncated, not JSON, wrong shape)."""
 
 
+class ClaudeTimeoutError(CodeframeError, TimeoutError):
+    """A Claude call did not answer within the worker's ``timeout``."""
+
+
+class MissingAPIKeyError(CodeframeError):
+    """A worker needs the live Claude client but no key was given or set."""
+
+    retryable = False
+
+
+class RunnerUnavailableError(CodeframeError):
+    """pytest could not run at all (missing interpreter or plugin); the model cannot mend that."""
+
+    retryable = False
+
+
 class DependencyCycleError(CodeframeError, ValueError):
     """Task dependencies that form a cycle; the message names it."""
 
@@ -92,17 +111,20 @@ class UnsupportedPlatformError(CodeframeError):
 
 
 __all__ = [
+    "ClaudeTimeoutError",
     "CodeframeError",
     "ContentTooLargeError",
     "DependencyCycleError",
     "DuplicateError",
     "FileChangeError",
     "InvalidInputError",
+    "MissingAPIKeyError",
     "MissingFileError",
     "NotFoundError",
     "ReplayMissError",
     "ResponseFormatError",
     "RunTimeoutError",
+    "RunnerUnavailableError",
     "SchemaError",
     "ScriptMissError",
     "UnsafePathError",

@@ -1,1 +1,54 @@
-"""codeframe.llm."""
+"""Talking to Claude: response parsing and the offline clients (scripted, record/replay).
+
+Every client here has the SDK's shape — ``await client.messages.create(**kwargs)``
+returning an ``anthropic.types.Message`` — so agents take any of them as ``client=``.
+"""
+
+from __future__ import annotations
+
+from codeframe.llm.cassette import CASSETTE_VERSION, RecordingClient, ReplayClient, request_key
+from codeframe.llm.live import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MODEL,
+    client_from_env,
+    default_model,
+)
+from codeframe.llm.messages import (
+    ClaudeClient,
+    make_text_message,
+    make_tool_message,
+    message_text,
+)
+from codeframe.llm.parsing import (
+    CHANGES_TOOL,
+    CHANGES_TOOL_NAME,
+    parse_changes,
+    parse_changes_text,
+    tool_choice_for_changes,
+    usage_tokens,
+    validate_changes,
+)
+from codeframe.llm.scripted import ScriptedClient
+
+__all__ = [
+    "CASSETTE_VERSION",
+    "CHANGES_TOOL",
+    "CHANGES_TOOL_NAME",
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_MODEL",
+    "ClaudeClient",
+    "RecordingClient",
+    "ReplayClient",
+    "ScriptedClient",
+    "client_from_env",
+    "default_model",
+    "make_text_message",
+    "make_tool_message",
+    "message_text",
+    "parse_changes",
+    "parse_changes_text",
+    "request_key",
+    "tool_choice_for_changes",
+    "usage_tokens",
+    "validate_changes",
+]

@@ -1,0 +1,450 @@
+"""Safe application of a model's file changes: validate the whole group, then write it atomically.
+
+The model decides which paths to write, so every path is treated as hostile until proven to
+stay inside the project root (symlinks followed), outside ``.git/`` and inside the worker's
+allowed area. Only when the *whole* group passes is anything written; each write goes through
+a temp file and ``os.replace``, and a failure part-way rolls the earlier writes back, so a
+group is either applied completely or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import shutil
+import stat
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from codeframe.errors import (
+    ContentTooLargeError,
+    FileChangeError,
+    InvalidInputError,
+    MissingFileError,
+    UnsafePathError,
+)
+
+logger = logging.getLogger(__name__)
+
+ACTIONS = frozenset({"create", "modify", "delete"})
+DEFAULT_MAX_BYTES = 1_000_000
+
+# The smaller of the Linux and macOS limits, so a group valid here is valid on both.
+_NAME_MAX = 255
+_PATH_MAX = 1024
+
+# "C:", "C:\\x", "c:x" - a Windows drive makes a path absolute (or drive-relative) there.
+_DRIVE = re.compile(r"^[A-Za-z]:")
+# Prefix of our temp and backup files; hidden, and never a name pytest or the index collects.
+_SCRATCH_PREFIX = ".codeframe-"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteArea:
+    """The part of the tree a worker may write, as a predicate on root-relative POSIX paths."""
+
+    description: str
+    predicate: Callable[[PurePosixPath], bool]
+
+    def contains(self, rel: PurePosixPath) -> bool:
+        return self.predicate(rel if isinstance(rel, PurePosixPath) else PurePosixPath(rel))
+
+    @classmethod
+    def anywhere(cls) -> WriteArea:
+        return cls("anywhere in the project", lambda rel: True)
+
+    @classmethod
+    def under(cls, folder: str) -> WriteArea:
+        """Files strictly below ``folder`` (e.g. ``"frontend"`` or ``"web/src"``)."""
+        parts = tuple(p for p in folder.replace("\\", "/").split("/") if p not in ("", "."))
+        if not parts or ".." in parts or folder.startswith(("/", "\\")):
+            raise InvalidInputError(f"area folder must be a relative folder, got {folder!r}")
+        depth = len(parts)
+
+        def inside(rel: PurePosixPath) -> bool:
+            return len(rel.parts) > depth and rel.parts[:depth] == parts
+
+        return cls(f"files under {'/'.join(parts)}/", inside)
+
+    @classmethod
+    def test_files(cls) -> WriteArea:
+        """What the test worker may write: ``tests/**``, ``test_*.py``, ``*_test.py``."""
+        return cls(
+            "test files (tests/**, test_*.py, *_test.py, conftest.py under tests/)",
+            _is_test_file,
+        )
+
+
+def _is_test_file(rel: PurePosixPath) -> bool:
+    # conftest.py outside tests/ is refused on purpose: it runs for every test in its folder.
+    if len(rel.parts) > 1 and rel.parts[0] == "tests":
+        return True
+    name = rel.name
+    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChange:
+    """One validated change: where it lands and the exact bytes to write (``None`` for delete)."""
+
+    path: str
+    rel: PurePosixPath
+    target: Path
+    action: str
+    data: bytes | None
+
+
+def validate_file_changes(
+    project_root: str | os.PathLike[str],
+    files: Iterable[Mapping[str, Any]],
+    *,
+    area: WriteArea | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> list[PlannedChange]:
+    """Check a whole group of changes against the tree as it is now; writes nothing.
+
+    Raises a :class:`~codeframe.errors.FileChangeError` subclass naming the first bad path.
+    """
+    # Plain strings, not Path objects, below: this runs for every change a worker applies.
+    root = os.path.realpath(project_root)
+    if not os.path.isdir(root):
+        raise FileChangeError(f"project root {str(project_root)!r} is not a directory")
+    area = area or WriteArea.anywhere()
+
+    plans: list[PlannedChange] = []
+    seen: dict[str, str] = {}
+    for index, change in enumerate(_as_list(files)):
+        plan = _validate_one(root, change, index, area, max_bytes)
+        target = str(plan.target)
+        if target in seen:
+            raise FileChangeError(
+                f"{plan.path!r} and {seen[target]!r} name the same file in one group"
+            )
+        seen[target] = plan.path
+        plans.append(plan)
+
+    # A file that another change needs as a folder (create "a" and "a/b") cannot both happen.
+    if len(plans) > 1:
+        for plan in plans:
+            parent = os.path.dirname(plan.target)
+            while parent != root and parent.startswith(root):
+                if parent in seen:
+                    raise FileChangeError(
+                        f"{plan.path!r} needs {seen[parent]!r} to be a folder, "
+                        "but the same group writes it as a file"
+                    )
+                parent = os.path.dirname(parent)
+    return plans
+
+
+def _as_list(files: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    if isinstance(files, str | bytes | Mapping) or not isinstance(files, Iterable):
+        raise FileChangeError(f"file changes must be a list of dicts, got {type(files).__name__}")
+    return list(files)
+
+
+def _validate_one(
+    root: str, change: Mapping[str, Any], index: int, area: WriteArea, max_bytes: int
+) -> PlannedChange:
+    if not isinstance(change, Mapping):
+        raise FileChangeError(f"file change #{index} is not a dict: {change!r:.80}")
+    path = change.get("path")
+    action = change.get("action")
+    if not isinstance(path, str) or not path.strip():
+        raise FileChangeError(f"file change #{index} has no path (got {path!r:.80})")
+    if action not in ACTIONS:
+        raise FileChangeError(
+            f"{path!r}: action must be one of create, modify, delete (got {action!r:.40})"
+        )
+
+    data: bytes | None = None
+    if action != "delete":
+        content = change.get("content")
+        if not isinstance(content, str):
+            raise FileChangeError(f"{path!r}: {action} needs text content (got {content!r:.40})")
+        try:
+            data = content.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise FileChangeError(f"{path!r}: content is not valid Unicode text ({exc})") from exc
+        if len(data) > max_bytes:
+            raise ContentTooLargeError(
+                f"{path!r}: content is {len(data):,} bytes, over the {max_bytes:,}-byte cap"
+            )
+
+    rel = _normalise(path)
+    if not area.contains(rel):
+        raise UnsafePathError(f"{path!r} is outside the allowed area: {area.description}")
+
+    # Both the folder and the file itself must resolve inside the root: a detour through an
+    # outside folder that links back in is refused too, so no step ever touches the outside.
+    lexical = os.path.join(root, *rel.parts)
+    folder = os.path.realpath(os.path.dirname(lexical))
+    entry = os.path.join(folder, rel.name)
+    is_link = os.path.islink(entry)
+    target = os.path.realpath(entry) if is_link else entry
+    if not (_within(folder, root) and _within(target, root)):
+        raise UnsafePathError(
+            f"path traversal: {path!r} leads outside the project root through a symlink"
+        )
+    if target == root:
+        raise FileChangeError(f"{path!r} names the project root itself, not a file")
+    if target != lexical:
+        # Checked again on the resolved path: an in-tree link must not reach .git/ or leave
+        # the area.
+        resolved_rel = PurePosixPath(os.path.relpath(target, root))
+        _refuse_git(path, resolved_rel)
+        if not area.contains(resolved_rel):
+            raise UnsafePathError(
+                f"{path!r} leads (through a symlink) outside the allowed area: {area.description}"
+            )
+    if len(os.fsencode(target)) > _PATH_MAX:
+        raise FileChangeError(f"{path!r}: the full path is longer than {_PATH_MAX} bytes")
+
+    _check_target(path, action, target)
+    if action == "delete" and is_link:
+        # Deleting a symlink removes the link (as ``rm`` does), not the file it points to.
+        target = entry
+    return PlannedChange(path=path, rel=rel, target=Path(target), action=action, data=data)
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _normalise(path: str) -> PurePosixPath:
+    """Turn a model's path into a clean root-relative POSIX path, or refuse it."""
+    if "\x00" in path:
+        raise UnsafePathError(f"{path!r} contains a NUL byte")
+    if path.startswith(("/", "\\")) or _DRIVE.match(path):
+        raise UnsafePathError(f"absolute path {path!r} is not allowed; paths are project-relative")
+    # Models trained on Windows paths write "src\\app.py"; a backslash is never what they mean
+    # as a file-name character, and reading it as a separator lets "..\\x" be caught below.
+    text = path.replace("\\", "/")
+    if text.endswith("/"):
+        raise FileChangeError(f"{path!r} names a folder, not a file")
+    parts: list[str] = []
+    for part in text.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise UnsafePathError(f"path traversal: {path!r} escapes the project root")
+            parts.pop()
+            continue
+        if not parts and part.startswith("~"):
+            raise UnsafePathError(f"absolute path {path!r} (home directory) is not allowed")
+        try:
+            size = len(os.fsencode(part))
+        except UnicodeEncodeError:
+            raise UnsafePathError(f"{path!r} cannot be encoded as a file name") from None
+        if size > _NAME_MAX:
+            raise FileChangeError(f"{path!r}: a name is longer than {_NAME_MAX} bytes")
+        parts.append(part)
+    if not parts:
+        raise FileChangeError(f"{path!r} names the project root itself, not a file")
+    rel = PurePosixPath(*parts)
+    _refuse_git(path, rel)
+    return rel
+
+
+def _refuse_git(path: str, rel: PurePosixPath) -> None:
+    # casefold: on macOS' case-insensitive file system ".GIT" is the same folder.
+    if any(part.casefold() == ".git" for part in rel.parts):
+        raise UnsafePathError(f"{path!r} is inside .git/, which agents never write")
+
+
+def _check_target(path: str, action: str, target: str) -> None:
+    try:
+        mode: int | None = os.stat(target).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None
+    except OSError as exc:  # a symlink loop, no permission: the path is unusable either way
+        raise FileChangeError(f"{path!r} cannot be used: {exc.strerror}") from exc
+
+    if action in ("modify", "delete"):
+        if mode is None:
+            raise MissingFileError(f"cannot {action} {path!r}: the file does not exist")
+        if not stat.S_ISREG(mode):
+            raise FileChangeError(f"cannot {action} {path!r}: it is not a regular file")
+        return
+    if mode is not None:
+        if stat.S_ISDIR(mode):
+            raise FileChangeError(f"cannot create {path!r}: a folder of that name exists")
+        if not stat.S_ISREG(mode):
+            raise FileChangeError(f"cannot create {path!r}: it exists and is not a regular file")
+        return
+    parent = os.path.dirname(target)
+    while not os.path.lexists(parent):  # ends at the root at the latest, which is a folder
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        name = os.path.basename(parent)
+        raise FileChangeError(f"cannot create {path!r}: {name!r} is not a folder")
+
+
+def apply_file_changes(
+    project_root: str | os.PathLike[str],
+    files: Iterable[Mapping[str, Any]],
+    *,
+    area: WriteArea | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> list[str]:
+    """Validate the whole group, then apply it all or nothing; returns the paths as given.
+
+    Synchronous on purpose: a group is a few small files, cheaper to write than to hand to a
+    thread. Any failure restores every file already touched and re-raises.
+    """
+    plans = validate_file_changes(project_root, files, area=area, max_bytes=max_bytes)
+    transaction = _Transaction()
+    try:
+        for plan in plans:
+            if plan.data is None:
+                transaction.delete(plan.target)
+            else:
+                transaction.write(plan.target, plan.data)
+            logger.debug("applied %s %s", plan.action, plan.rel)
+    except BaseException as exc:
+        # BaseException too: a KeyboardInterrupt mid-group must not leave half a change set.
+        transaction.rollback(exc)
+        raise
+    transaction.commit()
+    return [plan.path for plan in plans]
+
+
+@dataclass(slots=True)
+class _Step:
+    """One done step and how to undo it: remove what we made, or put the backup back."""
+
+    kind: str  # "dir" | "new" | "replaced" | "deleted"
+    path: Path
+    backup: Path | None = None
+
+
+class _Transaction:
+    """The journal of one group's writes, so they can be undone in reverse order."""
+
+    def __init__(self) -> None:
+        self.steps: list[_Step] = []
+
+    def write(self, target: Path, data: bytes) -> None:
+        self._make_parents(target.parent)
+        try:
+            mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
+        except FileNotFoundError:
+            mode = None
+        tmp = _write_temp(target.parent, data, mode)
+        if mode is None:
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                _discard(tmp)
+                raise
+            self.steps.append(_Step("new", target))
+            return
+        try:
+            backup = _backup(target)
+        except BaseException:
+            _discard(tmp)
+            raise
+        try:
+            os.replace(tmp, target)
+        except BaseException:
+            _discard(tmp)
+            _discard(backup)
+            raise
+        self.steps.append(_Step("replaced", target, backup))
+
+    def delete(self, target: Path) -> None:
+        backup = _scratch_name(target.parent, "bak")
+        # Moved aside, not unlinked, so a rollback can put the very same file back.
+        os.replace(target, backup)
+        self.steps.append(_Step("deleted", target, backup))
+
+    def _make_parents(self, folder: Path) -> None:
+        missing: list[Path] = []
+        while not os.path.isdir(folder):
+            missing.append(folder)
+            folder = folder.parent
+        for path in reversed(missing):
+            os.mkdir(path)
+            self.steps.append(_Step("dir", path))
+
+    def rollback(self, cause: BaseException) -> None:
+        failures = 0
+        for step in reversed(self.steps):
+            try:
+                if step.kind == "dir":
+                    os.rmdir(step.path)
+                elif step.kind == "new":
+                    os.unlink(step.path)
+                elif step.backup is not None:
+                    os.replace(step.backup, step.path)
+            except OSError as exc:
+                failures += 1
+                logger.error("rollback could not restore %s: %s", step.path, exc)
+        logger.warning(
+            "file changes rolled back (%d step(s), %d failed) after: %r",
+            len(self.steps),
+            failures,
+            cause,
+        )
+        if failures:
+            cause.add_note(f"rollback left {failures} step(s) undone; see the error log")
+        self.steps.clear()
+
+    def commit(self) -> None:
+        for step in self.steps:
+            if step.backup is not None:
+                _discard(step.backup)
+        self.steps.clear()
+
+
+def _scratch_name(folder: Path, suffix: str) -> Path:
+    return folder / f"{_SCRATCH_PREFIX}{secrets.token_hex(6)}.{suffix}"
+
+
+def _write_temp(folder: Path, data: bytes, mode: int | None) -> Path:
+    """Write ``data`` to a fresh file beside its target, so ``os.replace`` is atomic."""
+    tmp = _scratch_name(folder, "tmp")
+    try:
+        # "x": never clobber; a new file gets 0o666 minus the umask, like any editor's.
+        with open(tmp, "xb") as handle:
+            handle.write(data)
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+    except BaseException:
+        _discard(tmp)
+        raise
+    return tmp
+
+
+def _backup(target: Path) -> Path:
+    backup = _scratch_name(target.parent, "bak")
+    try:
+        # A hard link keeps the original inode (content, mode, times) at no copying cost.
+        os.link(target, backup)
+    except OSError:
+        shutil.copy2(target, backup)
+    return backup
+
+
+def _discard(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        logger.warning("could not remove scratch file %s: %s", path, exc)
+
+
+__all__ = [
+    "ACTIONS",
+    "DEFAULT_MAX_BYTES",
+    "PlannedChange",
+    "WriteArea",
+    "apply_file_changes",
+    "validate_file_changes",
+]

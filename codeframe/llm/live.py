@@ -1,0 +1,63 @@
+"""Choosing between the live Claude client and an offline one, and the model settings.
+
+Notebooks and user code call :func:`client_from_env` so the same cell runs offline by
+default and live once ``ANTHROPIC_API_KEY`` is set — no code change.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import anthropic
+
+from codeframe.llm.scripted import ScriptedClient
+
+# SPEC §7.4 pins the logger name, so this module logs on its package's logger.
+logger = logging.getLogger("codeframe.llm")
+
+API_KEY_ENV = "ANTHROPIC_API_KEY"
+MODEL_ENV = "CODEFRAME_MODEL"
+DEFAULT_MODEL = "claude-sonnet-4-20250514"
+DEFAULT_MAX_TOKENS = 4096
+
+OFFLINE_EXPLANATION = (
+    f"No {API_KEY_ENV} is set, so codeframe is offline and this placeholder client proposes "
+    "no changes. Set the key to use Claude, or pass a ScriptedClient or ReplayClient."
+)
+
+
+def default_model(model: str | None = None) -> str:
+    """The model to ask: ``model`` > ``$CODEFRAME_MODEL`` > the seed design's default."""
+    return model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+
+
+def client_from_env(*, offline: Any = None, api_key: str | None = None) -> Any:
+    """``AsyncAnthropic`` when a key is given or set, else ``offline`` (or a placeholder).
+
+    Logs one INFO line on ``codeframe.llm`` saying ``live`` or ``offline``; never the key.
+    """
+    key = (api_key or os.environ.get(API_KEY_ENV) or "").strip()
+    if key:
+        # Looked up on the module at call time so tests can patch anthropic.AsyncAnthropic.
+        client = anthropic.AsyncAnthropic(api_key=key)
+        logger.info("Claude client: live (anthropic.AsyncAnthropic)")
+        return client
+    if offline is None:
+        offline = ScriptedClient(default={"files": [], "explanation": OFFLINE_EXPLANATION})
+    logger.info(
+        "Claude client: offline (%s); set %s to go live", type(offline).__name__, API_KEY_ENV
+    )
+    return offline
+
+
+__all__ = [
+    "API_KEY_ENV",
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_MODEL",
+    "MODEL_ENV",
+    "OFFLINE_EXPLANATION",
+    "client_from_env",
+    "default_model",
+]

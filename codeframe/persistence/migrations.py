@@ -1,0 +1,326 @@
+"""The SQLite schema as named, ordered migrations, recorded in ``schema_migrations``.
+
+A file is only ever changed by appending migrations: version *n* is the *n*-th entry of
+:data:`MIGRATIONS`, applied once in its own transaction together with its record. A file
+that holds our tables but no record, or records a version this code does not know, is
+refused with :class:`~codeframe.errors.SchemaError` instead of being altered.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from codeframe.core.models import (
+    BlockerSeverity,
+    CaseOutcome,
+    ProjectStatus,
+    TaskStatus,
+    TestStatus,
+    utc_now,
+)
+from codeframe.errors import SchemaError
+
+logger = logging.getLogger(__name__)
+
+#: Default for rows inserted by raw SQL; ours pass ``utc_now()`` (same ISO-8601 UTC form).
+_NOW = "(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+
+
+def _in(values: Iterable[str]) -> str:
+    """A SQL ``IN (...)`` list of the enum's values, so CHECKs follow the Python enums."""
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+_TASK_STATUSES = _in(TaskStatus)
+_PROJECT_STATUSES = _in(ProjectStatus)
+_TEST_STATUSES = _in(TestStatus)
+_CASE_OUTCOMES = _in(CaseOutcome)
+_SEVERITIES = _in(BlockerSeverity)
+AGENT_STATUSES = ("idle", "busy", "blocked", "retired")
+
+_CORE_TABLES: tuple[str, ...] = (
+    f"""CREATE TABLE projects (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        workspace_path TEXT,
+        status TEXT NOT NULL DEFAULT 'init' CHECK (status IN {_PROJECT_STATUSES}),
+        created_at TEXT NOT NULL DEFAULT {_NOW},
+        config TEXT
+    )""",
+    f"""CREATE TABLE issues (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        issue_number TEXT NOT NULL,
+        title TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN {_TASK_STATUSES}),
+        priority INTEGER NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 4),
+        workflow_step INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL DEFAULT {_NOW},
+        completed_at TEXT,
+        UNIQUE (project_id, issue_number)
+    )""",
+    f"""CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        issue_id INTEGER REFERENCES issues(id) ON DELETE SET NULL,
+        task_number TEXT,
+        parent_issue_number TEXT,
+        title TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN {_TASK_STATUSES}),
+        assigned_to TEXT,
+        depends_on TEXT NOT NULL DEFAULT '[]',
+        can_parallelize INTEGER NOT NULL DEFAULT 0 CHECK (can_parallelize IN (0, 1)),
+        priority INTEGER NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 4),
+        workflow_step INTEGER NOT NULL DEFAULT 1,
+        requires_mcp INTEGER NOT NULL DEFAULT 0 CHECK (requires_mcp IN (0, 1)),
+        estimated_tokens INTEGER NOT NULL DEFAULT 0,
+        actual_tokens INTEGER,
+        output TEXT,
+        error TEXT,
+        notes TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(notes)),
+        execution_count INTEGER NOT NULL DEFAULT 0 CHECK (execution_count >= 0),
+        created_at TEXT NOT NULL DEFAULT {_NOW},
+        completed_at TEXT
+    )""",
+    "CREATE INDEX idx_issues_project ON issues(project_id)",
+    "CREATE INDEX idx_tasks_project_status ON tasks(project_id, status)",
+    "CREATE INDEX idx_tasks_issue ON tasks(issue_id)",
+)
+
+_TEST_TABLES: tuple[str, ...] = (
+    f"""CREATE TABLE test_results (
+        id INTEGER PRIMARY KEY,
+        task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        status TEXT NOT NULL CHECK (status IN {_TEST_STATUSES}),
+        passed INTEGER NOT NULL DEFAULT 0 CHECK (passed >= 0),
+        failed INTEGER NOT NULL DEFAULT 0 CHECK (failed >= 0),
+        errors INTEGER NOT NULL DEFAULT 0 CHECK (errors >= 0),
+        skipped INTEGER NOT NULL DEFAULT 0 CHECK (skipped >= 0),
+        duration REAL NOT NULL DEFAULT 0.0 CHECK (duration >= 0),
+        output TEXT,
+        attempt INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0),
+        created_at TEXT NOT NULL DEFAULT {_NOW}
+    )""",
+    f"""CREATE TABLE test_cases (
+        id INTEGER PRIMARY KEY,
+        test_result_id INTEGER NOT NULL REFERENCES test_results(id) ON DELETE CASCADE,
+        node_id TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN {_CASE_OUTCOMES}),
+        message TEXT NOT NULL DEFAULT '',
+        duration REAL NOT NULL DEFAULT 0.0
+    )""",
+    # code_changes_format keeps "read back as given": a list goes in as JSON, text as text.
+    f"""CREATE TABLE correction_attempts (
+        id INTEGER PRIMARY KEY,
+        task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        attempt_number INTEGER NOT NULL CHECK (attempt_number BETWEEN 1 AND 3),
+        error_analysis TEXT NOT NULL DEFAULT '',
+        fix_description TEXT NOT NULL DEFAULT '',
+        code_changes TEXT NOT NULL DEFAULT '',
+        code_changes_format TEXT NOT NULL DEFAULT 'text'
+            CHECK (code_changes_format IN ('text', 'json')),
+        test_result_id INTEGER REFERENCES test_results(id) ON DELETE SET NULL,
+        created_at TEXT NOT NULL DEFAULT {_NOW}
+    )""",
+    f"""CREATE TABLE blockers (
+        id INTEGER PRIMARY KEY,
+        task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        severity TEXT NOT NULL DEFAULT 'sync' CHECK (severity IN {_SEVERITIES}),
+        reason TEXT NOT NULL DEFAULT '',
+        question TEXT NOT NULL DEFAULT '',
+        resolution TEXT,
+        created_at TEXT NOT NULL DEFAULT {_NOW},
+        resolved_at TEXT
+    )""",
+    "CREATE INDEX idx_test_results_task ON test_results(task_id)",
+    "CREATE INDEX idx_test_cases_result ON test_cases(test_result_id)",
+    "CREATE INDEX idx_correction_attempts_task ON correction_attempts(task_id)",
+    "CREATE INDEX idx_correction_attempts_result ON correction_attempts(test_result_id)",
+    "CREATE INDEX idx_blockers_task ON blockers(task_id)",
+)
+
+_LLM_CALLS: tuple[str, ...] = (
+    f"""CREATE TABLE llm_calls (
+        id INTEGER PRIMARY KEY,
+        task_id INTEGER REFERENCES tasks(id) ON DELETE CASCADE,
+        agent_id TEXT,
+        attempt INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0),
+        model TEXT,
+        request TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(request)),
+        reply_text TEXT,
+        stop_reason TEXT,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        latency_s REAL NOT NULL DEFAULT 0.0,
+        error TEXT,
+        created_at TEXT NOT NULL DEFAULT {_NOW}
+    )""",
+    "CREATE INDEX idx_llm_calls_task ON llm_calls(task_id)",
+)
+
+_RUNS_AND_AGENTS: tuple[str, ...] = (
+    f"""CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        pid INTEGER NOT NULL,
+        started_at TEXT NOT NULL DEFAULT {_NOW},
+        heartbeat_at TEXT,
+        ended_at TEXT,
+        summary TEXT CHECK (summary IS NULL OR json_valid(summary)),
+        note TEXT
+    )""",
+    f"""CREATE TABLE agents (
+        id INTEGER PRIMARY KEY,
+        agent_id TEXT NOT NULL,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+        agent_type TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'idle' CHECK (status IN {_in(AGENT_STATUSES)}),
+        current_task_id INTEGER REFERENCES tasks(id) ON DELETE SET NULL,
+        tasks_completed INTEGER NOT NULL DEFAULT 0 CHECK (tasks_completed >= 0),
+        created_at TEXT NOT NULL DEFAULT {_NOW},
+        retired_at TEXT
+    )""",
+    f"""CREATE TABLE task_assignments (
+        id INTEGER PRIMARY KEY,
+        task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        agent_id TEXT NOT NULL,
+        run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+        assigned_at TEXT NOT NULL DEFAULT {_NOW}
+    )""",
+    "CREATE INDEX idx_runs_project ON runs(project_id)",
+    "CREATE INDEX idx_agents_project ON agents(project_id, agent_id)",
+    "CREATE INDEX idx_agents_run ON agents(run_id)",
+    "CREATE INDEX idx_task_assignments_task ON task_assignments(task_id)",
+    "CREATE INDEX idx_task_assignments_run ON task_assignments(run_id)",
+)
+
+
+def _statements(sql: tuple[str, ...]) -> Callable[[sqlite3.Connection], None]:
+    def apply(conn: sqlite3.Connection) -> None:
+        for statement in sql:
+            conn.execute(statement)
+
+    return apply
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step; ``version`` is its 1-based place in :data:`MIGRATIONS`."""
+
+    version: int
+    name: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+#: Append only: never edit or reorder a released entry, files in the wild recorded it.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "create_core_tables", _statements(_CORE_TABLES)),
+    Migration(2, "create_test_tables", _statements(_TEST_TABLES)),
+    Migration(3, "create_llm_calls", _statements(_LLM_CALLS)),
+    Migration(4, "create_runs_and_agents", _statements(_RUNS_AND_AGENTS)),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+#: Tables whose presence without a version record marks a file we must not touch.
+OUR_TABLES = frozenset(
+    {
+        "projects", "issues", "tasks", "test_results", "test_cases", "correction_attempts",
+        "blockers", "llm_calls", "runs", "agents", "task_assignments",
+    }
+)  # fmt: skip
+
+_CREATE_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)"""
+
+
+def _table_names(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {row[0] for row in rows}
+
+
+def applied_migrations(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    """``(version, name)`` of every recorded migration, in order; empty for a new file."""
+    if "schema_migrations" not in _table_names(conn):
+        return []
+    rows = conn.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+    return [(int(row[0]), str(row[1])) for row in rows]
+
+
+def _check(conn: sqlite3.Connection, where: str) -> list[tuple[int, str]]:
+    """Raise ``SchemaError`` for a file we do not own; return what it has applied."""
+    tables = _table_names(conn)
+    if "schema_migrations" not in tables:
+        ours = sorted(tables & OUR_TABLES)
+        if ours:
+            raise SchemaError(
+                f"{where} has codeframe-like tables ({', '.join(ours)}) but no schema version; "
+                "refusing to alter it — use a new database file"
+            )
+        return []
+    applied = applied_migrations(conn)
+    for version, name in applied:
+        if version > LATEST_VERSION:
+            raise SchemaError(
+                f"{where} has schema version {version} ({name!r}), newer than this codeframe "
+                f"knows ({LATEST_VERSION}); upgrade codeframe to open it"
+            )
+        expected = MIGRATIONS[version - 1].name if version >= 1 else None
+        if name != expected:
+            raise SchemaError(
+                f"{where} records migration {version} as {name!r}, expected {expected!r}; "
+                "refusing to alter it"
+            )
+    return applied
+
+
+def migrate(conn: sqlite3.Connection, *, where: str = "database", apply: bool = True) -> int:
+    """Check the file and apply pending migrations; return the resulting schema version.
+
+    With ``apply=False`` only the check runs. The pending migrations and their records
+    commit as one transaction, under ``BEGIN IMMEDIATE`` so two processes opening a new
+    file at once do not both create it.
+    """
+    applied = _check(conn, where)
+    if not apply or len(applied) == LATEST_VERSION:
+        return len(applied)
+    if conn.in_transaction:
+        conn.commit()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read under the write lock: another connection may have migrated meanwhile.
+        applied = _check(conn, where)
+        conn.execute(_CREATE_VERSION_TABLE)
+        for migration in MIGRATIONS[len(applied) :]:
+            migration.apply(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, utc_now()),
+            )
+            logger.debug("applied migration %d %s to %s", migration.version, migration.name, where)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return LATEST_VERSION
+
+
+__all__ = [
+    "AGENT_STATUSES",
+    "LATEST_VERSION",
+    "MIGRATIONS",
+    "OUR_TABLES",
+    "Migration",
+    "applied_migrations",
+    "migrate",
+]

@@ -1,0 +1,46 @@
+"""The environment a pytest child runs in: ours, minus secrets, plus what keeps runs honest.
+
+Model-written tests run with the user's rights, so they must not see API keys or tokens
+(a test could print them into the output we send back to the model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+_SECRET_PREFIXES = ("ANTHROPIC_",)
+_SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a variable name looks like a credential (``ANTHROPIC_*``, ``*_API_KEY``, ...)."""
+    upper = name.upper()
+    return upper.startswith(_SECRET_PREFIXES) or upper.endswith(_SECRET_SUFFIXES)
+
+
+def build_child_env(
+    base: Mapping[str, str],
+    *,
+    plugin_autoload: bool = True,
+    overrides: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """A copy of ``base`` without secrets, set up for pytest; ``overrides`` are applied last.
+
+    ``overrides`` is what the caller sets on purpose, so it may put a token back. An
+    inherited ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` is the user's choice and is kept even
+    when ``plugin_autoload`` is true.
+    """
+    env = {name: value for name, value in base.items() if not is_secret_name(name)}
+    # Agents rewrite a file within the same second; a cached .pyc with the same mtime
+    # and size would make pytest run the old code.
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # Output reaches us even when the run is killed by the timeout.
+    env["PYTHONUNBUFFERED"] = "1"
+    if not plugin_autoload:
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    if overrides:
+        env.update(overrides)
+    return env
+
+
+__all__ = ["build_child_env", "is_secret_name"]

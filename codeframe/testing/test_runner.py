@@ -1,0 +1,365 @@
+"""Run a project's pytest suite in a subprocess without ever blocking the event loop.
+
+Each run is one ``python -m pytest`` in its own process group, so a timeout or a
+cancellation can kill pytest *and* anything its tests started. Results come from the
+JUnit XML pytest writes to a temporary folder outside the project.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import ctypes
+import functools
+import logging
+import os
+import re
+import shlex
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from codeframe.core.models import CaseOutcome, TestCase, TestResult, TestStatus
+from codeframe.errors import InvalidInputError, UnsupportedPlatformError
+from codeframe.testing.environment import build_child_env
+from codeframe.testing.junit import JUnitFormatError, last_error_line, parse_junit_xml
+
+logger = logging.getLogger(__name__)
+
+PathArg = str | os.PathLike[str]
+
+_REPORT_NAME = "report.xml"
+_READ_CHUNK = 64 * 1024
+# A kill is final, but clean-up after it must not hang a cancelled run.
+_REAP_TIMEOUT = 2.0
+# How soon we notice pytest's exit while a leftover child still holds its output pipe.
+_EXIT_POLL = 0.1
+_HEAD_LINES = 5
+
+_USAGE_ERROR = 4
+_STATUS_BY_EXIT = {
+    0: TestStatus.PASSED.value,
+    1: TestStatus.FAILED.value,
+    2: TestStatus.ERROR.value,  # interrupted, e.g. by collection errors
+    3: TestStatus.ERROR.value,  # internal error
+    _USAGE_ERROR: TestStatus.ERROR.value,
+    5: TestStatus.NO_TESTS.value,
+}
+_NO_PYTEST = re.compile(r"No module named '?pytest'?\s*$", re.MULTILINE)
+_CONFTEST_FAILURE = re.compile(r"ImportError while loading conftest '([^']+)'")
+_PR_SET_PDEATHSIG = 1
+
+
+class TestRunner:
+    """Runs pytest for one project; every :meth:`run_tests` call is its own subprocess.
+
+    ``plugin_autoload=True`` (the default) lets the project's installed pytest plugins
+    load, as users expect; ``False`` skips the third-party ones this interpreter has,
+    which makes each run start several times faster (see ``benchmarks/runner_overhead.py``).
+    """
+
+    __test__ = False
+
+    def __init__(
+        self,
+        project_root: PathArg = Path("."),
+        timeout: float | None = 300,
+        *,
+        python: PathArg | None = None,
+        plugin_autoload: bool = True,
+        env: Mapping[str, str] | None = None,
+        extra_args: Iterable[str] = (),
+        output_limit: int = 20_000,
+    ) -> None:
+        if os.name != "posix":
+            raise UnsupportedPlatformError(
+                "codeframe's test runner needs POSIX process groups and signals: "
+                "use Linux, macOS or Windows through WSL"
+            )
+        if timeout is not None and timeout <= 0:
+            raise InvalidInputError(f"timeout must be positive seconds or None, got {timeout!r}")
+        if output_limit < 1:
+            raise InvalidInputError(f"output_limit must be at least 1, got {output_limit!r}")
+        self.project_root = Path(project_root)
+        self.timeout = timeout
+        self.python = os.fspath(python) if python is not None else sys.executable
+        self.plugin_autoload = plugin_autoload
+        self.env = dict(env or {})
+        self.extra_args = tuple(extra_args)
+        self.output_limit = output_limit
+
+    async def run_tests(self, test_paths: Iterable[PathArg] | PathArg | None = None) -> TestResult:
+        """Run pytest on ``test_paths`` (relative to the root; None or empty: the whole suite)."""
+        started = time.monotonic()
+        if not self.project_root.is_dir():
+            reason = f"project root {self.project_root} does not exist or is not a directory"
+            logger.debug("not running pytest: %s", reason)
+            return TestResult(status=TestStatus.ERROR.value, output=reason, runner_error=reason)
+        with tempfile.TemporaryDirectory(prefix="codeframe-pytest-") as report_dir:
+            report = Path(report_dir) / _REPORT_NAME
+            result = await self._run(self._command(test_paths, report), report)
+        result.duration = time.monotonic() - started
+        logger.debug(
+            "pytest in %s: %s (passed=%d failed=%d errors=%d skipped=%d) in %.2fs",
+            self.project_root, result.status, result.passed, result.failed,
+            result.errors, result.skipped, result.duration,
+        )  # fmt: skip
+        return result
+
+    def _command(self, test_paths: Iterable[PathArg] | PathArg | None, report: Path) -> list[str]:
+        return [
+            self.python, "-m", "pytest", *_path_args(test_paths), "-q",
+            "-o", "junit_family=xunit1", f"--junitxml={report}",
+            "-p", "no:cacheprovider", *self.extra_args,
+        ]  # fmt: skip
+
+    async def _run(self, argv: list[str], report: Path) -> TestResult:
+        env = build_child_env(os.environ, plugin_autoload=self.plugin_autoload, overrides=self.env)
+        output = _OutputTail(self.output_limit)
+        logger.debug("running %s in %s", shlex.join(argv), self.project_root)
+        scope = asyncio.timeout(self.timeout)
+        try:
+            async with scope:
+                try:
+                    proc = await _spawn(argv, self.project_root, env)
+                except OSError as exc:
+                    reason = f"cannot start {self.python}: {exc}"
+                    return TestResult(
+                        status=TestStatus.ERROR.value, output=reason, runner_error=reason
+                    )
+                returncode = await _supervise(proc, output)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            return self._timed_out(output.getvalue())
+        logger.debug("pytest exited with code %d", returncode)
+        return self._interpret(returncode, report, output.getvalue())
+
+    def _timed_out(self, output: str) -> TestResult:
+        note = (
+            f"[codeframe: pytest timed out after {self.timeout:g} s; its process group was killed]"
+        )
+        return TestResult(
+            status=TestStatus.TIMEOUT.value, output=f"{output}\n{note}" if output else note
+        )
+
+    def _interpret(self, returncode: int, report: Path, output: str) -> TestResult:
+        try:
+            data = report.read_bytes()
+        except FileNotFoundError:
+            return self._without_report(returncode, output)
+        try:
+            parsed = parse_junit_xml(data)
+        except JUnitFormatError as exc:
+            return TestResult(
+                status=TestStatus.ERROR.value,
+                output=output,
+                runner_error=f"pytest wrote a report codeframe cannot read: {exc}",
+            )
+        status = _STATUS_BY_EXIT.get(returncode)
+        runner_error = None
+        if status is None:
+            status = TestStatus.ERROR.value
+            runner_error = f"pytest exited with unexpected code {returncode}"
+        elif returncode == _USAGE_ERROR and not parsed.cases:
+            # e.g. a test path that does not exist: no test code ran, so nothing to correct
+            runner_error = _with_head("pytest reported a usage error (exit code 4)", output)
+        return TestResult(
+            status=status,
+            passed=parsed.passed,
+            failed=parsed.failed,
+            errors=parsed.errors,
+            skipped=parsed.skipped,
+            output=output,
+            cases=parsed.cases,
+            runner_error=runner_error,
+        )
+
+    def _without_report(self, returncode: int, output: str) -> TestResult:
+        conftest = _CONFTEST_FAILURE.search(output)
+        if conftest is not None:
+            # A broken conftest.py is project code the model can fix, so no runner_error.
+            case = TestCase(
+                node_id=self._relative(conftest.group(1)),
+                outcome=CaseOutcome.ERROR.value,
+                message=last_error_line(output[conftest.end() :]),
+            )
+            return TestResult(status=TestStatus.ERROR.value, errors=1, output=output, cases=(case,))
+        if _NO_PYTEST.search(output):
+            reason = f"pytest is not installed for {self.python}"
+        elif returncode < 0:
+            reason = f"pytest was killed by {_signal_name(-returncode)} and wrote no report"
+        else:
+            reason = f"pytest exited with code {returncode} and wrote no report"
+        return TestResult(
+            status=TestStatus.ERROR.value, output=output, runner_error=_with_head(reason, output)
+        )
+
+    def _relative(self, path: str) -> str:
+        try:
+            return Path(path).relative_to(self.project_root.resolve()).as_posix()
+        except ValueError:
+            return path
+
+
+async def _spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """Start pytest as the leader of a new process group (its pgid is its pid)."""
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_parent_death_hook(),
+    )
+
+
+async def _supervise(proc: asyncio.subprocess.Process, output: _OutputTail) -> int:
+    """Collect output until pytest exits; on any exit path its whole group is killed and reaped.
+
+    ``proc.wait()`` alone would also wait for the output pipe to close, which never
+    happens while a test's leftover child holds it, so exit is also polled.
+    """
+    reader = asyncio.create_task(_drain(proc.stdout, output))
+    try:
+        while proc.returncode is None and not reader.done():
+            await asyncio.wait({reader}, timeout=_EXIT_POLL)
+        if proc.returncode is None:
+            return await proc.wait()
+        return proc.returncode
+    finally:
+        # Killed here rather than in the shielded task, so a second interrupt cannot skip it.
+        _kill_group(proc.pid)
+        # Shielded so a cancellation (or the timeout) cannot stop the reaping halfway.
+        await asyncio.shield(_reap(proc, reader))
+
+
+async def _drain(stream: asyncio.StreamReader | None, output: _OutputTail) -> None:
+    if stream is None:
+        return
+    while chunk := await stream.read(_READ_CHUNK):
+        output.feed(chunk)
+
+
+async def _reap(proc: asyncio.subprocess.Process, reader: asyncio.Task[None]) -> None:
+    """Read the output to its end and collect pytest's exit, within a bound."""
+    try:
+        async with asyncio.timeout(_REAP_TIMEOUT):
+            await reader
+            await proc.wait()
+    except TimeoutError:
+        # Only a process that left our group (setsid) can still hold the pipe.
+        logger.warning(
+            "pytest (pid %d) was killed but its output pipe is still open after %.0f s; "
+            "a process outside its group holds it",
+            proc.pid,
+            _REAP_TIMEOUT,
+        )
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL pytest's whole process group: tests' children die with it."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        logger.debug("process group %d already gone", pgid)
+    except PermissionError:
+        # macOS answers EPERM when only zombies are left in the group.
+        logger.debug("process group %d: nothing left that we may signal", pgid)
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _parent_death_hook() -> Callable[[], None] | None:
+    """A pre-exec hook that makes Linux SIGKILL pytest if we die (a killed kernel).
+
+    The signal fires when the *thread* that started pytest ends; that is the event
+    loop's thread, which outlives every run it starts.
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # we died before the hook ran
+            os._exit(1)
+
+    return hook
+
+
+class _OutputTail:
+    """Keeps the last ``limit`` characters of a stream without ever holding much more."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._parts: list[str] = []
+        self._size = 0
+        self._cut = 0
+
+    def feed(self, data: bytes) -> None:
+        self._append(self._decoder.decode(data))
+
+    def getvalue(self) -> str:
+        """The kept text, headed by a line saying how much was cut from the front."""
+        self._append(self._decoder.decode(b"", final=True))
+        self._compact()
+        text = "".join(self._parts)
+        if self._cut:
+            return f"[... {self._cut} characters cut ...]\n{text}"
+        return text
+
+    def _append(self, text: str) -> None:
+        if text:
+            self._parts.append(text)
+            self._size += len(text)
+            if self._size > 2 * self._limit:
+                self._compact()
+
+    def _compact(self) -> None:
+        text = "".join(self._parts)
+        excess = len(text) - self._limit
+        if excess > 0:
+            self._cut += excess
+            text = text[excess:]
+        self._parts = [text] if text else []
+        self._size = len(text)
+
+
+def _path_args(test_paths: Iterable[PathArg] | PathArg | None) -> list[str]:
+    if test_paths is None:
+        return []
+    if isinstance(test_paths, str | os.PathLike):
+        test_paths = [test_paths]
+    # A relative path that starts with "-" would be read as an option.
+    return [f"./{path}" if path.startswith("-") else path for path in map(os.fspath, test_paths)]
+
+
+def _with_head(reason: str, output: str) -> str:
+    head = "\n".join(line for line in output.strip().splitlines()[:_HEAD_LINES])
+    return f"{reason}:\n{head}" if head else reason
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+__all__ = ["TestResult", "TestRunner"]

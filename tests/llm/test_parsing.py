@@ -1,0 +1,194 @@
+"""Reading the files contract out of model replies, and the errors that name what is wrong."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from codeframe.errors import ResponseFormatError
+from codeframe.llm import (
+    CHANGES_TOOL,
+    make_text_message,
+    make_tool_message,
+    parse_changes,
+    parse_changes_text,
+    tool_choice_for_changes,
+    usage_tokens,
+    validate_changes,
+)
+
+CHANGES = {
+    "files": [
+        {"path": "app/models.py", "action": "create", "content": "class User:\n    pass\n"},
+        {"path": "old.py", "action": "delete"},
+    ],
+    "explanation": "Add the User model.",
+}
+
+
+def test_plain_json() -> None:
+    assert parse_changes_text(json.dumps(CHANGES)) == CHANGES
+
+
+def test_fenced_json_block() -> None:
+    text = f"Here you go:\n```json\n{json.dumps(CHANGES, indent=2)}\n```\n"
+    assert parse_changes_text(text) == CHANGES
+
+
+def test_bare_fence_without_language() -> None:
+    assert parse_changes_text(f"```\n{json.dumps(CHANGES)}\n```") == CHANGES
+
+
+def test_prose_before_and_after() -> None:
+    text = f"I made these changes.\n{json.dumps(CHANGES)}\nLet me know if {{anything}} is off."
+    assert parse_changes_text(text) == CHANGES
+
+
+def test_braces_inside_strings_and_prose() -> None:
+    changes = {
+        "files": [
+            {
+                "path": "a.py",
+                "action": "create",
+                "content": 'def f():\n    return {"a": {"b": "}"}}\n',
+            }
+        ],
+        "explanation": "uses } and { in strings",
+    }
+    text = "Use {curly} braces like {this}: " + json.dumps(changes) + " done }"
+    assert parse_changes_text(text) == changes
+
+
+def test_prefers_the_object_with_files() -> None:
+    text = 'Context: {"note": 1}\nAnswer: ' + json.dumps(CHANGES)
+    assert parse_changes_text(text) == CHANGES
+
+
+def test_invalid_json_names_the_problem() -> None:
+    with pytest.raises(ResponseFormatError, match=r"reply is not JSON: Expecting"):
+        parse_changes_text('Result: {"files": [, ]}')
+
+
+def test_broken_contract_reports_decode_error_not_inner_object() -> None:
+    # The file entry inside decodes on its own; the report must still be the JSON error.
+    text = '{"files": [{"path": "a.py", "action": "create", "content": "x"}], oops}'
+    with pytest.raises(ResponseFormatError, match="reply is not JSON"):
+        parse_changes_text(text)
+
+
+def test_no_json_at_all() -> None:
+    with pytest.raises(ResponseFormatError, match=r"no JSON object found.*Sorry"):
+        parse_changes_text("Sorry, I cannot help with that.")
+
+
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        ([1, 2], "reply must be a JSON object with 'files', got list"),
+        ({"explanation": "x"}, "missing 'files'"),
+        ({"files": "a.py"}, "'files' must be a list, got str"),
+        ({"files": ["a.py"]}, r"files\[0\] must be an object, got str"),
+        ({"files": [{"action": "create", "content": ""}]}, r"files\[0\]\.path is missing"),
+        ({"files": [{"path": "", "action": "create"}]}, r"files\[0\]\.path must be a non-empty"),
+        (
+            {"files": [CHANGES["files"][0], CHANGES["files"][1], {"path": "c", "action": "edit"}]},
+            r"files\[2\]\.action must be one of create, modify, delete \(got 'edit'\)",
+        ),
+        ({"files": [{"path": "a", "action": "modify"}]}, r"files\[0\]\.content is missing"),
+        (
+            {"files": [{"path": "a", "action": "create", "content": 3}]},
+            r"files\[0\]\.content must be a string \(got int\)",
+        ),
+        ({"files": [], "explanation": ["x"]}, "'explanation' must be a string, got list"),
+    ],
+)
+def test_wrong_shapes(obj: object, message: str) -> None:
+    with pytest.raises(ResponseFormatError, match=message):
+        validate_changes(obj)
+
+
+def test_validate_defaults_explanation_and_keeps_extra_keys() -> None:
+    obj = {"files": [{"path": "a", "action": "delete", "why": "unused"}], "confidence": 0.9}
+    result = validate_changes(obj)
+    assert result == {
+        "files": [{"path": "a", "action": "delete", "why": "unused"}],
+        "explanation": "",
+        "confidence": 0.9,
+    }
+    result["files"][0]["path"] = "changed"
+    assert obj["files"][0]["path"] == "a", "the result must not alias the input"
+
+
+def test_response_format_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError):
+        validate_changes({})
+
+
+def test_parse_changes_reads_the_tool_call() -> None:
+    message = make_tool_message("submit_changes", CHANGES, model="m")
+    assert parse_changes(message) == CHANGES
+
+
+def test_parse_changes_ignores_other_tools_and_reads_text() -> None:
+    message = make_tool_message("other_tool", {"x": 1}, model="m")
+    message.content.append(make_text_message(json.dumps(CHANGES)).content[0])
+    assert parse_changes(message) == CHANGES
+
+
+def test_parse_changes_reads_text_reply() -> None:
+    message = make_text_message(f"```json\n{json.dumps(CHANGES)}\n```", model="m")
+    assert parse_changes(message) == CHANGES
+
+
+def test_parse_changes_checks_the_tool_input_shape() -> None:
+    message = make_tool_message("submit_changes", {"files": [{"path": "a"}]}, model="m")
+    with pytest.raises(ResponseFormatError, match=r"files\[0\]\.action"):
+        parse_changes(message)
+
+
+def test_truncated_reply_says_max_tokens() -> None:
+    message = make_text_message(
+        '{"files": [{"path": "a.py", "action": "create", "content": "x = ',
+        model="m",
+        usage=(10, 4096),
+        stop_reason="max_tokens",
+    )
+    with pytest.raises(ResponseFormatError, match=r"truncated at max_tokens \(4096.*raise max"):
+        parse_changes(message)
+
+
+def test_truncated_tool_call_is_refused_too() -> None:
+    message = make_tool_message("submit_changes", CHANGES, model="m", stop_reason="max_tokens")
+    with pytest.raises(ResponseFormatError, match="max_tokens"):
+        parse_changes(message)
+
+
+def test_empty_reply() -> None:
+    with pytest.raises(ResponseFormatError, match="neither text nor a submit_changes"):
+        parse_changes(make_text_message("  ", model="m"))
+
+
+def test_parse_changes_accepts_duck_typed_messages() -> None:
+    message = SimpleNamespace(
+        stop_reason="end_turn", content=[{"type": "text", "text": json.dumps(CHANGES)}]
+    )
+    assert parse_changes(message) == CHANGES
+
+
+def test_usage_tokens() -> None:
+    message = make_text_message("hi", model="m", usage=(120, 80))
+    assert usage_tokens(message) == (120, 80)
+    message.usage.cache_read_input_tokens = 30
+    assert usage_tokens(message) == (150, 80)
+    assert usage_tokens(SimpleNamespace()) == (0, 0)
+
+
+def test_tool_definition_forces_submit_changes() -> None:
+    assert tool_choice_for_changes() == {"type": "tool", "name": CHANGES_TOOL["name"]}
+    schema = CHANGES_TOOL["input_schema"]
+    item = schema["properties"]["files"]["items"]
+    assert item["properties"]["action"]["enum"] == ["create", "modify", "delete"]
+    assert schema["required"] == ["files", "explanation"]
+    json.dumps(CHANGES_TOOL)  # it is sent over the wire as-is
