@@ -14,6 +14,7 @@ it derives from that too, so code that expects the built-in keeps working::
     │   ├── MissingFileError     (+ FileNotFoundError)  modify/delete of a missing file
     │   └── ContentTooLargeError (+ ValueError)    content over the size cap
     ├── ResponseFormatError      (+ ValueError)    a model reply we cannot use
+    ├── JUnitFormatError         (+ ValueError)    a JUnit report we cannot read
     ├── ClaudeTimeoutError       (+ TimeoutError)  a Claude call passed the worker's timeout
     ├── MissingAPIKeyError                         live Claude asked for with no key
     ├── RunnerUnavailableError                     the test runner could not run pytest at all
@@ -70,6 +71,10 @@ class ResponseFormatError(CodeframeError, ValueError):
     """A model reply that cannot be turned into file changes (truncated, not JSON, wrong shape)."""
 
 
+class JUnitFormatError(CodeframeError, ValueError):
+    """A JUnit XML report that cannot be read; the runner reports it as a runner error."""
+
+
 class ClaudeTimeoutError(CodeframeError, TimeoutError):
     """A Claude call did not answer within the worker's ``timeout``."""
 
@@ -118,6 +123,7 @@ __all__ = [
     "DuplicateError",
     "FileChangeError",
     "InvalidInputError",
+    "JUnitFormatError",
     "MissingAPIKeyError",
     "MissingFileError",
     "NotFoundError",

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from codeframe.core.models import CaseOutcome, TestCase
-from codeframe.errors import CodeframeError
+from codeframe.errors import JUnitFormatError
 
 MESSAGE_LIMIT = 300
 
@@ -25,9 +25,6 @@ _OUTCOME_BY_TAG = {
     "skipped": CaseOutcome.SKIPPED.value,
 }
 
-
-class JUnitFormatError(CodeframeError, ValueError):
-    """A report that is not well-formed XML or holds no ``<testsuite>``."""
 
 
 @dataclass(frozen=True, slots=True)

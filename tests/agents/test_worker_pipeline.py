@@ -419,7 +419,8 @@ async def test_runner_that_cannot_start_fails_without_corrections(db, project_id
 
 
 async def test_script_miss_is_not_retryable(db, project_id, project, runner):
-    worker = backend(db, project_id, project, ScriptedClient([("zzz-never-in-a-prompt", "{}")]), runner)
+    client = ScriptedClient([("zzz-never-in-a-prompt", "{}")])
+    worker = backend(db, project_id, project, client, runner)
     result = await worker.execute_task(new_task(db, project_id, "Unscripted"))
     assert result["status"] == "failed"
     assert result["error"].startswith("ScriptMissError")
