@@ -4,23 +4,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint clean
+.PHONY: install demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Re-installs when pyproject.toml changes; pip's own chatter is kept quiet.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# The offline demo: a sample project, a scripted Claude, real pytest runs.
+demo: $(STAMP)
+	env -u ANTHROPIC_API_KEY $(BIN)/codeframe demo
+
 lint: $(STAMP)
 	$(BIN)/ruff check codeframe tests benchmarks
 
+# The whole suite (unit, integration, notebooks), offline: the key is never visible to it.
 test: lint
 	env -u ANTHROPIC_API_KEY $(BIN)/python -m pytest
 
+bench: $(STAMP)
+	env -u ANTHROPIC_API_KEY $(BIN)/python -m benchmarks.run
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build dist
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist codeframe-demo
