@@ -2,8 +2,8 @@
 
 It coordinates and nothing more: the dependency graph, the assignment rules and the pool
 live in their own modules, SQL in the database, prompts and pytest in the workers. Work is
-event-driven — each finished task wakes the loop through ``asyncio.wait`` — so there are no
-polling sleeps and no threads.
+event-driven — each finished task wakes the loop through a completion queue — so there are
+no polling sleeps and no threads.
 """
 
 from __future__ import annotations
@@ -148,6 +148,9 @@ class _Run:
         self.tasks: dict[int, dict[str, Any]] = {}
         self.ready: list[tuple[int, int, int]] = []
         self.running: dict[asyncio.Task[dict[str, Any]], tuple[int, str]] = {}
+        # Each task's done-callback lands here: O(1) per completion, where asyncio.wait
+        # would re-register a callback on every running task each time one finishes.
+        self.finished: asyncio.Queue[asyncio.Task[dict[str, Any]]] = asyncio.Queue()
         self.final_count = 0
 
     # -- set-up ----------------------------------------------------------------------
@@ -190,10 +193,9 @@ class _Run:
                 await self._start(heapq.heappop(self.ready)[2])
             if not self.running:
                 break
-            done, _ = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
-            for finished in done:
-                task_id, agent_id = self.running.pop(finished)
-                await self._finish(task_id, agent_id, finished)
+            finished = await self.finished.get()
+            task_id, agent_id = self.running.pop(finished)
+            await self._finish(task_id, agent_id, finished)
 
     def _push(self, task_id: int) -> None:
         task = self.tasks[task_id]
@@ -207,22 +209,15 @@ class _Run:
             )
         agent_type = normalize_agent_type(self.lead.agent_assigner.assign_agent_type(task))
         agent_id = await self.pool.acquire(agent_type)
-        runs = self.executions.get(task_id, 0) + 1
-        self.executions[task_id] = runs
-        self.db.update_task(
-            task_id,
-            {
-                "status": TaskStatus.ASSIGNED.value,
-                "assigned_to": agent_id,
-                "execution_count": (task.get("execution_count") or 0) + 1,
-            },
-        )
-        task["execution_count"] = (task.get("execution_count") or 0) + 1
-        self.db.record_assignment(task_id, agent_id, run_id=self.run_id)
+        self.executions[task_id] = self.executions.get(task_id, 0) + 1
+        task["execution_count"] = self.db.assign_task(task_id, agent_id, run_id=self.run_id)
+        task["status"] = TaskStatus.ASSIGNED.value
+        task["assigned_to"] = agent_id
         await self.pool.assign(agent_id, task)
         worker = self.pool.get_agent_instance(agent_id)
         running = asyncio.create_task(worker.execute_task(task), name=f"task-{task_id}")
         self.running[running] = (task_id, agent_id)
+        running.add_done_callback(self.finished.put_nowait)
 
     async def _finish(self, task_id: int, agent_id: str, finished: asyncio.Task) -> None:
         try:

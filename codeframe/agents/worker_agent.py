@@ -309,8 +309,6 @@ class WorkerAgent:
         error: BaseException | None,
     ) -> None:
         tokens_in, tokens_out = usage_tokens(message) if message is not None else (0, 0)
-        if tokens_in or tokens_out:
-            self.db.add_task_tokens(task_id, tokens_in + tokens_out)
         self.db.record_llm_call(
             task_id=task_id,
             agent_id=self.agent_id,
@@ -323,6 +321,7 @@ class WorkerAgent:
             output_tokens=tokens_out,
             latency_s=time.monotonic() - started,
             error=None if error is None else describe_failure(error, api_key=self.api_key).message,
+            count_tokens=True,
         )
 
     # -- tests -----------------------------------------------------------------------

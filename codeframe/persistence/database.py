@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, SupportsIndex
+from typing import Any, Self
 
 from codeframe.core.models import (
     BlockerSeverity,
@@ -78,9 +78,18 @@ def _choice(value: object, allowed: frozenset[str], what: str) -> str:
 
 
 def _int_in(value: object, low: int, high: int | None, what: str) -> int:
-    # bool is an int to Python but never a count or a priority here.
-    ok = isinstance(value, SupportsIndex) and not isinstance(value, bool)
-    number = operator.index(value) if ok else None  # type: ignore[arg-type]
+    # bool is an int to Python but never a count or a priority here. Plain ints take the
+    # fast path: this runs for every column of every write.
+    number: int | None
+    if type(value) is int:
+        number = value
+    elif isinstance(value, bool):
+        number = None
+    else:
+        try:
+            number = operator.index(value)  # type: ignore[arg-type]
+        except TypeError:
+            number = None
     if number is None or number < low or (high is not None and number > high):
         bound = f"{low}–{high}" if high is not None else f"≥ {low}"
         raise InvalidInputError(f"{what} must be an integer {bound}, got {value!r}")
@@ -1049,9 +1058,14 @@ class Database:
         output_tokens: int,
         latency_s: float,
         error: str | None = None,
+        count_tokens: bool = False,
     ) -> int:
         """Record one Claude call. ``request`` ({system, messages, ...}) is stored as JSON
-        without header or credential keys, and any API key value in it is redacted."""
+        without header or credential keys, and any API key value in it is redacted.
+
+        With ``count_tokens`` the call's tokens are added to the task's ``actual_tokens`` in
+        the same transaction (one commit per call keeps a worker's orchestration cheap).
+        """
         values = (
             task_id,
             agent_id,
@@ -1073,6 +1087,12 @@ class Database:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
+            tokens = values[7] + values[8]
+            if count_tokens and task_id is not None and tokens:
+                conn.execute(
+                    "UPDATE tasks SET actual_tokens = COALESCE(actual_tokens, 0) + ? WHERE id = ?",
+                    (tokens, task_id),
+                )
         return int(cur.lastrowid or 0)
 
     def get_llm_calls(self, task_id: int | None = None, project_id: int | None = None) -> list[Row]:
@@ -1256,6 +1276,27 @@ class Database:
                 (task_id, str(agent_id), run_id, utc_now()),
             )
         return int(cur.lastrowid or 0)
+
+    def assign_task(self, task_id: int, agent_id: str, *, run_id: int | None = None) -> int:
+        """Hand a task to an agent in one transaction: status ``assigned``, ``assigned_to``,
+        one more execution, and a row in the assignment history. Returns the execution count.
+        """
+        refs = (("task", "tasks", task_id), ("run", "runs", run_id))
+        with self._write(*refs) as conn:
+            row = conn.execute(
+                "UPDATE tasks SET status = 'assigned', assigned_to = ?, completed_at = NULL,"
+                " execution_count = COALESCE(execution_count, 0) + 1 WHERE id = ?"
+                " RETURNING execution_count",
+                (str(agent_id), task_id),
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"no task with id {task_id!r}")
+            conn.execute(
+                "INSERT INTO task_assignments (task_id, agent_id, run_id, assigned_at)"
+                " VALUES (?, ?, ?, ?)",
+                (task_id, str(agent_id), run_id, utc_now()),
+            )
+        return int(row[0])
 
     def get_task_assignments(self, task_id: int) -> list[Row]:
         """A task's assignment history, oldest first."""

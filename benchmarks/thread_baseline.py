@@ -1,0 +1,382 @@
+"""The design codeframe replaced, rebuilt only to be measured beside it (SPEC §6).
+
+The seed ran synchronous workers in a thread pool (``loop.run_in_executor``): a blocking
+Claude call, blocking pytest, and broadcasts pushed back to the event loop through
+``asyncio.run_coroutine_threadsafe(...).result()``. This module does the same per-task steps
+as :class:`codeframe.agents.worker_agent.WorkerAgent` on its happy path — the same database
+writes, prompt, reply parsing, one-file write, index refresh and events — so the benchmark
+compares the two designs, not two amounts of work. It is not part of the library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from anthropic.types import Message
+
+from codeframe.agents import prompts
+from codeframe.agents.dependency_resolver import DependencyResolver
+from codeframe.agents.simple_assignment import SimpleAgentAssigner
+from codeframe.core.file_changes import apply_file_changes
+from codeframe.core.models import TaskStatus, TestResult, TestStatus, utc_now
+from codeframe.indexing.codebase_index import CodebaseIndex, keyword_pattern
+from codeframe.llm import (
+    CHANGES_TOOL,
+    DEFAULT_MAX_TOKENS,
+    default_model,
+    make_tool_message,
+    message_text,
+    parse_changes,
+    tool_choice_for_changes,
+    usage_tokens,
+)
+from codeframe.testing.environment import build_child_env
+from codeframe.testing.junit import JUnitFormatError, parse_junit_xml
+from codeframe.ui import websocket_broadcasts as bc
+
+logger = logging.getLogger(__name__)
+
+_BRIDGE_TIMEOUT_S = 10.0  # a worker thread never waits longer than this for the loop
+_STATUS_BY_EXIT = {0: TestStatus.PASSED, 1: TestStatus.FAILED, 5: TestStatus.NO_TESTS}
+
+
+class SyncScriptedClient:
+    """A blocking offline Claude: sleeps ``latency`` in the calling thread, then answers.
+
+    ``reply(kwargs)`` returns a files-contract dict, as ``ScriptedClient``'s callable default
+    does; ``before_reply`` (if given) runs first in the worker thread — the memory benchmark
+    uses it to hold every call until all are in flight.
+    """
+
+    def __init__(
+        self,
+        reply: Callable[[dict[str, Any]], Mapping[str, Any]],
+        latency: float = 0.0,
+        usage: tuple[int, int] = (120, 80),
+        before_reply: Callable[[], None] | None = None,
+    ) -> None:
+        self.reply = reply
+        self.latency = latency
+        self.usage = usage
+        self.before_reply = before_reply
+        self.history: list[dict[str, Any]] = []
+        self.messages = self
+
+    def create(self, **kwargs: Any) -> Message:
+        self.history.append(kwargs)  # list.append is atomic under the GIL
+        if self.before_reply is not None:
+            self.before_reply()
+        if self.latency:
+            time.sleep(self.latency)
+        tool = kwargs["tool_choice"]["name"]
+        return make_tool_message(tool, self.reply(kwargs), model=kwargs["model"], usage=self.usage)
+
+
+class InstantRunner:
+    """Tests off: every run is ``no_tests`` at once (the sync twin of ``FixedResultRunner``)."""
+
+    def run_tests(self) -> TestResult:
+        return TestResult(TestStatus.NO_TESTS.value, output="tests are off")
+
+
+class SubprocessRunner:
+    """Blocking pytest in a child process, as the seed ran it from a worker thread."""
+
+    def __init__(self, root: Path, timeout: float = 120.0) -> None:
+        self.root = root
+        self.timeout = timeout
+
+    def run_tests(self) -> TestResult:
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="codeframe-seed-pytest-") as report_dir:
+            report = Path(report_dir) / "report.xml"
+            argv = [
+                sys.executable, "-m", "pytest", "-q", "-o", "junit_family=xunit1",
+                f"--junitxml={report}", "-p", "no:cacheprovider",
+            ]  # fmt: skip
+            done = subprocess.run(
+                argv,
+                cwd=self.root,
+                env=build_child_env(os.environ, plugin_autoload=False),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=self.timeout,
+                check=False,
+            )
+            output = done.stdout.decode(errors="replace")
+            try:
+                parsed = parse_junit_xml(report.read_bytes())
+            except (OSError, JUnitFormatError) as exc:
+                return TestResult(TestStatus.ERROR.value, output=output, runner_error=str(exc))
+        return TestResult(
+            _STATUS_BY_EXIT.get(done.returncode, TestStatus.ERROR).value,
+            passed=parsed.passed,
+            failed=parsed.failed,
+            errors=parsed.errors,
+            skipped=parsed.skipped,
+            duration=time.monotonic() - started,
+            output=output,
+            cases=parsed.cases,
+        )
+
+
+class LoopBridge:
+    """Sends a broadcast from a worker thread by running it on the loop and waiting for it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, manager: Any) -> None:
+        self.loop = loop
+        self.manager = manager
+
+    def send(self, broadcast: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        if self.manager is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(broadcast(self.manager, *args, **kwargs),
+                                                  self.loop)
+        future.result(timeout=_BRIDGE_TIMEOUT_S)
+
+
+class SyncWorker:
+    """One seed-style worker: runs a task start to finish in whatever thread calls it."""
+
+    def __init__(
+        self,
+        agent_id: str,
+        project_id: int,
+        db: Any,
+        root: Path,
+        *,
+        client: Any,
+        runner: Any,
+        bridge: LoopBridge,
+        index: CodebaseIndex,
+        index_lock: threading.Lock,
+    ) -> None:
+        self.agent_id = agent_id
+        self.project_id = project_id
+        self.db = db
+        self.root = root
+        self.client = client
+        self.runner = runner
+        self.bridge = bridge
+        self.index = index
+        # The index is shared and not thread-safe; threads must take turns (asyncio need not).
+        self.index_lock = index_lock
+        self.model = default_model(None)
+        self.tasks_completed = 0
+
+    def execute_task(self, task: dict[str, Any]) -> str:
+        """Run one task; returns its final status. Errors become ``failed``, as in the seed."""
+        task_id = task["id"]
+        try:
+            self._execute(task)
+        except Exception as exc:
+            logger.exception("seed worker %s: task %s failed", self.agent_id, task_id)
+            self.db.update_task(task_id, {"status": TaskStatus.FAILED.value, "error": str(exc)})
+            return TaskStatus.FAILED.value
+        return TaskStatus.COMPLETED.value
+
+    def _execute(self, task: dict[str, Any]) -> None:
+        task_id, pid, send = task["id"], self.project_id, self.bridge.send
+        self.db.update_task(
+            task_id, {"status": TaskStatus.IN_PROGRESS.value, "assigned_to": self.agent_id}
+        )
+        send(bc.broadcast_task_status, pid, task_id, "in_progress", agent_id=self.agent_id)
+        send(bc.broadcast_activity_update, pid, "task_started",
+             f"started task #{task_id}: {task.get('title')}", task_id=task_id,
+             agent_id=self.agent_id)
+        context = self._context(task)
+        message = self._ask(task_id, prompts.generation_prompt(context))
+        changes = parse_changes(message)
+        written = apply_file_changes(self.root, changes["files"])
+        with self.index_lock:
+            self.index.update_files(written)
+        send(bc.broadcast_activity_update, pid, "files_changed",
+             f"changed {', '.join(written) or 'no files'}", task_id=task_id,
+             agent_id=self.agent_id)
+        result = self.runner.run_tests()
+        self.db.create_test_result(
+            task_id, result.status, passed=result.passed, failed=result.failed,
+            errors=result.errors, skipped=result.skipped, duration=result.duration,
+            output=result.output, attempt=0, cases=result.cases,
+        )  # fmt: skip
+        send(bc.broadcast_test_result, pid, task_id, result.status, passed=result.passed,
+             failed=result.failed, errors=result.errors, skipped=result.skipped,
+             duration=result.duration)
+        output = "\n".join([changes.get("explanation", ""), f"tests: {result.status}"])
+        self.db.update_task(
+            task_id,
+            {"status": TaskStatus.COMPLETED.value, "output": output, "error": None,
+             "completed_at": utc_now()},
+        )
+        row = self.db.get_task(task_id) or {}
+        send(bc.broadcast_task_status, pid, task_id, "completed", agent_id=self.agent_id,
+             actual_tokens=row.get("actual_tokens") or 0)
+
+    def _context(self, task: dict[str, Any]) -> dict[str, Any]:
+        pattern = keyword_pattern(f"{task.get('title', '')} {task.get('description') or ''}")
+        with self.index_lock:
+            symbols = self.index.search_pattern(pattern) if pattern else []
+        issue = self.db.get_issue(task["issue_id"]) if task.get("issue_id") else None
+        return {
+            "task": task,
+            "related_symbols": symbols,
+            "related_files": list(dict.fromkeys(s.file_path for s in symbols)),
+            "issue_context": issue,
+            "file_excerpts": {},
+            "resolved_blockers": [
+                b for b in self.db.get_blockers_by_task(task["id"]) if b.get("resolved_at")
+            ],
+        }
+
+    def _ask(self, task_id: int, prompt: str) -> Message:
+        system = prompts.system_prompt("backend")
+        messages = [{"role": "user", "content": prompt}]
+        started = time.monotonic()
+        message = self.client.messages.create(
+            model=self.model, max_tokens=DEFAULT_MAX_TOKENS, system=system, messages=messages,
+            tools=[CHANGES_TOOL], tool_choice=tool_choice_for_changes(),
+        )  # fmt: skip
+        tokens_in, tokens_out = usage_tokens(message)
+        self.db.add_task_tokens(task_id, tokens_in + tokens_out)
+        self.db.record_llm_call(
+            task_id=task_id, agent_id=self.agent_id, attempt=0, model=self.model,
+            request={"system": system, "messages": messages},
+            reply_text=message_text(message), stop_reason=message.stop_reason,
+            input_tokens=tokens_in, output_tokens=tokens_out,
+            latency_s=time.monotonic() - started, error=None,
+        )  # fmt: skip
+        return message
+
+
+async def run_threaded(
+    db: Any,
+    project_id: int,
+    root: Path,
+    *,
+    client: Any,
+    runner: Any,
+    ws_manager: Any = None,
+    max_workers: int = 5,
+    timeout: float = 600.0,  # noqa: ASYNC109 — mirrors LeadAgent's run deadline
+) -> dict[str, int]:
+    """Run every pending task with ``max_workers`` sync workers in a thread pool.
+
+    The coordinating side stays on the loop, as in the seed: it assigns tasks, writes the
+    same rows and events as ``LeadAgent`` and hands each task to ``run_in_executor``.
+    """
+    loop = asyncio.get_running_loop()
+    bridge = LoopBridge(loop, ws_manager)
+    run_id = db.start_run(project_id)
+    counts: dict[str, int] = collections.Counter()
+    pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="seed-worker")
+    clean = False
+    try:
+        db.recover_interrupted(project_id)
+        tasks = {t["id"]: t for t in db.get_project_tasks(project_id)}
+        resolver = DependencyResolver()
+        resolver.build_dependency_graph(tasks.values())
+        ready = collections.deque(sorted(
+            (t for t in resolver.get_ready_tasks() if tasks[t]["status"] == TaskStatus.PENDING),
+            key=lambda t: (tasks[t]["priority"], tasks[t]["workflow_step"], t),
+        ))  # fmt: skip
+        index = CodebaseIndex(root)
+        index.build()
+        index_lock = threading.Lock()
+        assigner = SimpleAgentAssigner()
+        workers: list[SyncWorker] = []
+        idle: list[SyncWorker] = []
+        running: dict[asyncio.Future[str], tuple[int, SyncWorker]] = {}
+        async with asyncio.timeout(timeout):
+            while ready or running:
+                while ready and len(running) < max_workers:
+                    task = tasks[ready.popleft()]
+                    assigner.assign_agent_type(task)
+                    if not idle:
+                        worker = SyncWorker(
+                            f"backend-{len(workers) + 1}", project_id, db, root, client=client,
+                            runner=runner, bridge=bridge, index=index, index_lock=index_lock,
+                        )  # fmt: skip
+                        workers.append(worker)
+                        idle.append(worker)
+                        await bc.broadcast_agent_created(
+                            ws_manager, project_id, worker.agent_id, "backend"
+                        )
+                    worker = idle.pop()
+                    future = await _assign(db, ws_manager, project_id, task, worker, run_id, pool)
+                    running[future] = (task["id"], worker)
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for future in done:
+                    task_id, worker = running.pop(future)
+                    status = future.result()
+                    counts[status] += 1
+                    worker.tasks_completed += 1
+                    idle.append(worker)
+                    await bc.broadcast_agent_status(ws_manager, project_id, worker.agent_id, "idle")
+                    if status == TaskStatus.COMPLETED:
+                        ready.extend(resolver.unblock_dependent_tasks(task_id))
+                    await bc.broadcast_progress_update(
+                        ws_manager, project_id, sum(counts.values()), len(tasks)
+                    )
+        for worker in workers:
+            await bc.broadcast_agent_retired(
+                ws_manager, project_id, worker.agent_id, worker.tasks_completed
+            )
+        clean = True
+    finally:
+        # After an error, threads may still sleep in a call: do not block the loop on them.
+        pool.shutdown(wait=clean, cancel_futures=True)
+        db.finish_run(run_id, dict(counts))
+    return dict(counts)
+
+
+async def _assign(
+    db: Any,
+    ws_manager: Any,
+    project_id: int,
+    task: dict[str, Any],
+    worker: SyncWorker,
+    run_id: int,
+    pool: ThreadPoolExecutor,
+) -> asyncio.Future[str]:
+    """The lead's per-task writes and events, then the task handed to a pool thread."""
+    task_id = task["id"]
+    db.get_blockers_by_task(task_id)  # the lead checks for resolved blockers, so we do too
+    task["execution_count"] = (task.get("execution_count") or 0) + 1
+    db.update_task(
+        task_id,
+        {"status": TaskStatus.ASSIGNED.value, "assigned_to": worker.agent_id,
+         "execution_count": task["execution_count"]},
+    )
+    db.record_assignment(task_id, worker.agent_id, run_id=run_id)
+    await bc.broadcast_task_assigned(
+        ws_manager, project_id, task_id, worker.agent_id, task_title=task["title"]
+    )
+    await bc.broadcast_agent_status(
+        ws_manager, project_id, worker.agent_id, "busy", current_task_id=task_id,
+        current_task_title=task["title"],
+    )  # fmt: skip
+    loop = asyncio.get_running_loop()
+    return loop.run_in_executor(pool, worker.execute_task, task)
+
+
+__all__ = [
+    "InstantRunner",
+    "LoopBridge",
+    "SubprocessRunner",
+    "SyncScriptedClient",
+    "SyncWorker",
+    "run_threaded",
+]
