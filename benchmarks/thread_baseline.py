@@ -162,7 +162,7 @@ class SyncWorker:
         runner: Any,
         bridge: LoopBridge,
         index: CodebaseIndex,
-        index_lock: threading.Lock,
+        tree_lock: threading.Lock,
     ) -> None:
         self.agent_id = agent_id
         self.project_id = project_id
@@ -172,8 +172,9 @@ class SyncWorker:
         self.runner = runner
         self.bridge = bridge
         self.index = index
-        # The index is shared and not thread-safe; threads must take turns (asyncio need not).
-        self.index_lock = index_lock
+        # The tree and its index are shared and not thread-safe (two threads creating the
+        # same new folder collide), so threads take turns; on one loop nothing need.
+        self.tree_lock = tree_lock
         self.model = default_model(None)
         self.tasks_completed = 0
 
@@ -200,8 +201,8 @@ class SyncWorker:
         context = self._context(task)
         message = self._ask(task_id, prompts.generation_prompt(context))
         changes = parse_changes(message)
-        written = apply_file_changes(self.root, changes["files"])
-        with self.index_lock:
+        with self.tree_lock:
+            written = apply_file_changes(self.root, changes["files"])
             self.index.update_files(written)
         send(bc.broadcast_activity_update, pid, "files_changed",
              f"changed {', '.join(written) or 'no files'}", task_id=task_id,
@@ -227,7 +228,7 @@ class SyncWorker:
 
     def _context(self, task: dict[str, Any]) -> dict[str, Any]:
         pattern = keyword_pattern(f"{task.get('title', '')} {task.get('description') or ''}")
-        with self.index_lock:
+        with self.tree_lock:
             symbols = self.index.search_pattern(pattern) if pattern else []
         issue = self.db.get_issue(task["issue_id"]) if task.get("issue_id") else None
         return {
@@ -261,6 +262,113 @@ class SyncWorker:
         return message
 
 
+class _SeedLead:
+    """The coordinating side of the seed design, on the loop: assign, hand off, collect."""
+
+    def __init__(
+        self,
+        db: Any,
+        project_id: int,
+        root: Path,
+        *,
+        client: Any,
+        runner: Any,
+        ws_manager: Any,
+        pool: ThreadPoolExecutor,
+        max_workers: int,
+        run_id: int,
+    ) -> None:
+        self.db = db
+        self.project_id = project_id
+        self.ws = ws_manager
+        self.pool = pool
+        self.max_workers = max_workers
+        self.run_id = run_id
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.workers: list[SyncWorker] = []
+        self.idle: list[SyncWorker] = []
+        self.running: dict[asyncio.Future[str], tuple[int, SyncWorker]] = {}
+        self.assigner = SimpleAgentAssigner()
+        self.resolver = DependencyResolver()
+        db.recover_interrupted(project_id)
+        self.tasks = {t["id"]: t for t in db.get_project_tasks(project_id)}
+        self.resolver.build_dependency_graph(self.tasks.values())
+        index = CodebaseIndex(root)
+        index.build()
+        self.root = root
+        self.worker_options: dict[str, Any] = {
+            "client": client,
+            "runner": runner,
+            "bridge": LoopBridge(asyncio.get_running_loop(), ws_manager),
+            "index": index,
+            "tree_lock": threading.Lock(),
+        }
+
+    def new_worker(self, agent_id: str) -> SyncWorker:
+        return SyncWorker(agent_id, self.project_id, self.db, self.root, **self.worker_options)
+
+    async def run(self) -> None:
+        tasks = self.tasks
+        pending = [t for t in self.resolver.get_ready_tasks()
+                   if tasks[t]["status"] == TaskStatus.PENDING]
+        pending.sort(key=lambda t: (tasks[t]["priority"], tasks[t]["workflow_step"], t))
+        ready = collections.deque(pending)
+        while ready or self.running:
+            while ready and len(self.running) < self.max_workers:
+                await self._start(tasks[ready.popleft()])
+            done, _ = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
+            for future in done:
+                ready.extend(await self._finish(future))
+        for worker in self.workers:
+            await bc.broadcast_agent_retired(
+                self.ws, self.project_id, worker.agent_id, worker.tasks_completed
+            )
+
+    async def _start(self, task: dict[str, Any]) -> None:
+        """The lead's per-task writes and events, then the task handed to a pool thread."""
+        task_id, pid = task["id"], self.project_id
+        self.assigner.assign_agent_type(task)
+        if not self.idle:
+            worker = self.new_worker(f"backend-{len(self.workers) + 1}")
+            self.workers.append(worker)
+            self.idle.append(worker)
+            await bc.broadcast_agent_created(self.ws, pid, worker.agent_id, "backend")
+        worker = self.idle.pop()
+        self.db.get_blockers_by_task(task_id)  # the lead checks for resolved blockers; so do we
+        task["execution_count"] = (task.get("execution_count") or 0) + 1
+        self.db.update_task(
+            task_id,
+            {"status": TaskStatus.ASSIGNED.value, "assigned_to": worker.agent_id,
+             "execution_count": task["execution_count"]},
+        )  # fmt: skip
+        self.db.record_assignment(task_id, worker.agent_id, run_id=self.run_id)
+        await bc.broadcast_task_assigned(
+            self.ws, pid, task_id, worker.agent_id, task_title=task["title"]
+        )
+        await bc.broadcast_agent_status(
+            self.ws, pid, worker.agent_id, "busy", current_task_id=task_id,
+            current_task_title=task["title"],
+        )  # fmt: skip
+        future = asyncio.get_running_loop().run_in_executor(self.pool, worker.execute_task, task)
+        self.running[future] = (task_id, worker)
+
+    async def _finish(self, future: asyncio.Future[str]) -> list[int]:
+        """Free the worker, count the task, announce progress; returns newly ready ids."""
+        task_id, worker = self.running.pop(future)
+        status = future.result()
+        self.counts[status] += 1
+        worker.tasks_completed += 1
+        self.idle.append(worker)
+        await bc.broadcast_agent_status(self.ws, self.project_id, worker.agent_id, "idle")
+        unblocked = []
+        if status == TaskStatus.COMPLETED:
+            unblocked = self.resolver.unblock_dependent_tasks(task_id)
+        await bc.broadcast_progress_update(
+            self.ws, self.project_id, sum(self.counts.values()), len(self.tasks)
+        )
+        return unblocked
+
+
 async def run_threaded(
     db: Any,
     project_id: int,
@@ -276,100 +384,26 @@ async def run_threaded(
 
     The coordinating side stays on the loop, as in the seed: it assigns tasks, writes the
     same rows and events as ``LeadAgent`` and hands each task to ``run_in_executor``.
+    Returns the count of tasks by final status.
     """
-    loop = asyncio.get_running_loop()
-    bridge = LoopBridge(loop, ws_manager)
     run_id = db.start_run(project_id)
-    counts: dict[str, int] = collections.Counter()
     pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="seed-worker")
+    counts: collections.Counter[str] = collections.Counter()
     clean = False
     try:
-        db.recover_interrupted(project_id)
-        tasks = {t["id"]: t for t in db.get_project_tasks(project_id)}
-        resolver = DependencyResolver()
-        resolver.build_dependency_graph(tasks.values())
-        ready = collections.deque(sorted(
-            (t for t in resolver.get_ready_tasks() if tasks[t]["status"] == TaskStatus.PENDING),
-            key=lambda t: (tasks[t]["priority"], tasks[t]["workflow_step"], t),
-        ))  # fmt: skip
-        index = CodebaseIndex(root)
-        index.build()
-        index_lock = threading.Lock()
-        assigner = SimpleAgentAssigner()
-        workers: list[SyncWorker] = []
-        idle: list[SyncWorker] = []
-        running: dict[asyncio.Future[str], tuple[int, SyncWorker]] = {}
+        lead = _SeedLead(
+            db, project_id, root, client=client, runner=runner, ws_manager=ws_manager,
+            pool=pool, max_workers=max_workers, run_id=run_id,
+        )  # fmt: skip
+        counts = lead.counts
         async with asyncio.timeout(timeout):
-            while ready or running:
-                while ready and len(running) < max_workers:
-                    task = tasks[ready.popleft()]
-                    assigner.assign_agent_type(task)
-                    if not idle:
-                        worker = SyncWorker(
-                            f"backend-{len(workers) + 1}", project_id, db, root, client=client,
-                            runner=runner, bridge=bridge, index=index, index_lock=index_lock,
-                        )  # fmt: skip
-                        workers.append(worker)
-                        idle.append(worker)
-                        await bc.broadcast_agent_created(
-                            ws_manager, project_id, worker.agent_id, "backend"
-                        )
-                    worker = idle.pop()
-                    future = await _assign(db, ws_manager, project_id, task, worker, run_id, pool)
-                    running[future] = (task["id"], worker)
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for future in done:
-                    task_id, worker = running.pop(future)
-                    status = future.result()
-                    counts[status] += 1
-                    worker.tasks_completed += 1
-                    idle.append(worker)
-                    await bc.broadcast_agent_status(ws_manager, project_id, worker.agent_id, "idle")
-                    if status == TaskStatus.COMPLETED:
-                        ready.extend(resolver.unblock_dependent_tasks(task_id))
-                    await bc.broadcast_progress_update(
-                        ws_manager, project_id, sum(counts.values()), len(tasks)
-                    )
-        for worker in workers:
-            await bc.broadcast_agent_retired(
-                ws_manager, project_id, worker.agent_id, worker.tasks_completed
-            )
+            await lead.run()
         clean = True
     finally:
         # After an error, threads may still sleep in a call: do not block the loop on them.
         pool.shutdown(wait=clean, cancel_futures=True)
         db.finish_run(run_id, dict(counts))
     return dict(counts)
-
-
-async def _assign(
-    db: Any,
-    ws_manager: Any,
-    project_id: int,
-    task: dict[str, Any],
-    worker: SyncWorker,
-    run_id: int,
-    pool: ThreadPoolExecutor,
-) -> asyncio.Future[str]:
-    """The lead's per-task writes and events, then the task handed to a pool thread."""
-    task_id = task["id"]
-    db.get_blockers_by_task(task_id)  # the lead checks for resolved blockers, so we do too
-    task["execution_count"] = (task.get("execution_count") or 0) + 1
-    db.update_task(
-        task_id,
-        {"status": TaskStatus.ASSIGNED.value, "assigned_to": worker.agent_id,
-         "execution_count": task["execution_count"]},
-    )
-    db.record_assignment(task_id, worker.agent_id, run_id=run_id)
-    await bc.broadcast_task_assigned(
-        ws_manager, project_id, task_id, worker.agent_id, task_title=task["title"]
-    )
-    await bc.broadcast_agent_status(
-        ws_manager, project_id, worker.agent_id, "busy", current_task_id=task_id,
-        current_task_title=task["title"],
-    )  # fmt: skip
-    loop = asyncio.get_running_loop()
-    return loop.run_in_executor(pool, worker.execute_task, task)
 
 
 __all__ = [

@@ -21,6 +21,7 @@ it derives from that too, so code that expects the built-in keeps working::
     ├── DependencyCycleError     (+ ValueError)    circular task dependencies
     ├── RunTimeoutError          (+ TimeoutError)  a lead-agent run passed its deadline
     ├── ScriptMissError                            a scripted client has no reply
+    ├── DemoWorkdirError         (+ FileExistsError)  a demo folder we will not wipe
     ├── ReplayMissError                            a cassette has no recording
     └── UnsupportedPlatformError                   e.g. the test runner on Windows
 """
@@ -103,6 +104,10 @@ class RunTimeoutError(CodeframeError, TimeoutError):
         self.summary = summary or {}
 
 
+class DemoWorkdirError(CodeframeError, FileExistsError):
+    """The demo's work folder exists, is not empty and is not one of ours; we will not wipe it."""
+
+
 class ScriptMissError(CodeframeError):
     """A scripted client received a prompt that no rule matches and has no default."""
 
@@ -119,6 +124,7 @@ __all__ = [
     "ClaudeTimeoutError",
     "CodeframeError",
     "ContentTooLargeError",
+    "DemoWorkdirError",
     "DependencyCycleError",
     "DuplicateError",
     "FileChangeError",

@@ -234,6 +234,9 @@ class _Run:
         ):
             self.retries += 1
             self.db.update_task(task_id, {"status": TaskStatus.PENDING.value})
+            await bc.broadcast_task_status(
+                self.lead.ws_manager, self.project_id, task_id, TaskStatus.PENDING.value
+            )
             await bc.broadcast_activity_update(
                 self.lead.ws_manager, self.project_id, "task_retry",
                 f"retrying task #{task_id} ({self.executions[task_id]} of "

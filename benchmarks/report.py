@@ -1,0 +1,259 @@
+"""Turn one benchmark run's figures into ``docs/performance.md``: a table, the method, costs.
+
+Pure formatting: every number comes from :func:`benchmarks.run.measure`, so the same
+results always render the same page.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+Figures = Mapping[str, Any]
+
+# SPEC §6 targets.
+EFFICIENCY_TARGET = 0.90
+OVERHEAD_TARGET_S = 0.001
+MEMORY_TARGET_BYTES = 100 * 1024
+LAG_TARGET_MS = 20.0
+
+
+def spread(values: Sequence[float]) -> tuple[float, float, float]:
+    """Median, min and max."""
+    return statistics.median(values), min(values), max(values)
+
+
+def efficiencies(runs: Sequence[Figures], ideal_s: float) -> list[float]:
+    return [ideal_s / run["wall_s"] for run in runs]
+
+
+def per_task(runs: Sequence[Figures], key: str) -> list[float]:
+    return [run[key] / run["tasks"] for run in runs]
+
+
+def _fmt(values: Sequence[float], show: Callable[[float], str], unit: str = "") -> str:
+    """``median unit (min–max)``; a single value without the range."""
+    mid, low, high = spread(values)
+    if len(values) == 1:
+        return f"{show(mid)}{unit}"
+    return f"{show(mid)}{unit} ({show(low)}–{show(high)})"
+
+
+def _ratio(threads: Sequence[float], asyncio_: Sequence[float]) -> str:
+    base = statistics.median(asyncio_)
+    return f"{statistics.median(threads) / base:.2f}×" if base else "—"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+# (formatter, unit) pairs for the table's cells.
+_RATIO = ("{:.3f}".format, "")
+_SECONDS = ("{:.2f}".format, " s")
+_MS = (lambda seconds: f"{seconds * 1e3:.2f}", " ms")
+_MB = (lambda size: f"{size / 2**20:.0f}", " MB")
+_KB = (lambda size: f"{size / 1024:.1f}", " KB")
+_LAG_MS = ("{:.1f}".format, " ms")
+
+
+def _col(runs: Sequence[Figures], key: str) -> list[float]:
+    return [run[key] for run in runs]
+
+
+def _row(
+    label: str,
+    target: str,
+    asyncio_: Sequence[float],
+    threads: Sequence[float],
+    shown: tuple[Callable[[float], str], str],
+    met: bool | None = None,
+) -> list[str]:
+    verdict = "" if met is None else _verdict(met)
+    return [label, target, _fmt(asyncio_, *shown), _fmt(threads, *shown),
+            _ratio(threads, asyncio_), verdict]
+
+
+def table_rows(results: Mapping[str, Any]) -> list[list[str]]:
+    """The main table: figure, target, asyncio, threads, threads ÷ asyncio, verdict."""
+    plan, ideal = results["plan"], results["ideal_s"]
+    eff, ovh = results["efficiency"], results["overhead"]
+    mem, lag = results["memory"], results["lag"]
+    eff_a, eff_t = efficiencies(eff["async"], ideal), efficiencies(eff["thread"], ideal)
+    ovh_a, ovh_t = per_task(ovh["async"], "wall_s"), per_task(ovh["thread"], "wall_s")
+    heap_a = [mem["async"]["heap"]["heap_per_task_bytes"]]
+    heap_t = [mem["thread"]["heap"]["heap_per_task_bytes"]]
+    grow_a = [mem["async"]["rss"]["rss_per_task_bytes"]]
+    grow_t = [mem["thread"]["rss"]["rss_per_task_bytes"]]
+    lag_a, lag_t = _col(lag["async"], "max_ms"), _col(lag["thread"], "max_ms")
+    efficiency = (
+        f"Concurrency efficiency (⌈N/C⌉·L ÷ wall), N={plan['n_eff']}, C={plan['c_eff']}, "
+        f"L={plan['latency']:g} s, ideal {ideal:.2f} s"
+    )
+    overhead = (
+        f"Orchestration overhead per task (wall ÷ N), N={plan['n_overhead']}, "
+        f"C={plan['c_overhead']}, L=0, tests off"
+    )
+    in_flight = f"Memory per in-flight task, C={plan['c_memory']} all in flight"
+    lagging = (
+        f"Worst event-loop lag of a run, N={plan['n_lag']}, C={plan['c_lag']}, "
+        "every task runs real pytest (target judged on the worst run)"
+    )
+    rows = [
+        _row(efficiency, "≥ 0.90", eff_a, eff_t, _RATIO,
+             statistics.median(eff_a) >= EFFICIENCY_TARGET),
+        _row("↳ wall time, same runs", "", _col(eff["async"], "wall_s"),
+             _col(eff["thread"], "wall_s"), _SECONDS),
+        _row("↳ peak RSS, same runs", "", _col(eff["async"], "peak_rss_bytes"),
+             _col(eff["thread"], "peak_rss_bytes"), _MB),
+        _row(overhead, "≤ 1 ms", ovh_a, ovh_t, _MS, statistics.median(ovh_a) <= OVERHEAD_TARGET_S),
+        _row("↳ CPU per task (all threads), same runs", "", per_task(ovh["async"], "cpu_s"),
+             per_task(ovh["thread"], "cpu_s"), _MS),
+        _row("↳ peak RSS, same runs", "", _col(ovh["async"], "peak_rss_bytes"),
+             _col(ovh["thread"], "peak_rss_bytes"), _MB),
+        _row(f"{in_flight}: Python heap (tracemalloc)", "≤ 100 KB", heap_a, heap_t, _KB,
+             heap_a[0] <= MEMORY_TARGET_BYTES),
+        _row(f"{in_flight}: RSS growth", "≤ 100 KB", grow_a, grow_t, _KB,
+             grow_a[0] <= MEMORY_TARGET_BYTES),
+        _row(lagging, "≤ 20 ms", lag_a, lag_t, _LAG_MS, max(lag_a) <= LAG_TARGET_MS),
+        _row("↳ p99 event-loop lag, same runs", "", _col(lag["async"], "p99_ms"),
+             _col(lag["thread"], "p99_ms"), _LAG_MS),
+    ]
+    if "efficiency_tmpfs" in results:
+        ram = results["efficiency_tmpfs"]
+        label = f"↳ efficiency with project and database on tmpfs ({results['tmpfs_dir']})"
+        rows.insert(1, _row(label, "", efficiencies(ram["async"], ideal),
+                            efficiencies(ram["thread"], ideal), _RATIO))
+    return rows
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+MAIN_HEADER = (
+    "Figure", "Target", "codeframe (asyncio)", "seed design (thread pool)",
+    "threads ÷ asyncio", "Target (asyncio)",
+)  # fmt: skip
+
+
+def _method(results: Mapping[str, Any]) -> str:
+    plan = results["plan"]
+    ovh = results["overhead"]["async"]
+    cpu = statistics.median(per_task(ovh, "cpu_s"))
+    lat, c = plan["latency"], plan["c_eff"]
+    predicted = lat / (lat + c * cpu)
+    repeats, c_mem = plan["repeats"], plan["c_memory"]
+    tick_ms, n_lag, c_lag = plan["lag_tick"] * 1e3, plan["n_lag"], plan["c_lag"]
+    return f"""\
+## How each figure is measured
+
+- **One run, fresh processes.** Every scenario (and each of its {repeats} repetitions) runs in
+  its own interpreter (`python -m benchmarks.scenarios <name> <json>`), so peak RSS
+  (`ru_maxrss`) belongs to that scenario and no run warms another. Timed figures are the
+  median of {repeats} runs with (min–max); memory figures come from one run each.
+- **Workload** (SPEC §6): N pending tasks in a fresh project and SQLite database under the
+  temp folder above; `LeadAgent(max_agents=C)` runs them with
+  `start_multi_agent_execution(max_concurrent=C)`. The client is `ScriptedClient` with a fixed
+  `latency`; each reply creates one small file (`notes/task_<id>.txt`); tests are off
+  (`FixedResultRunner()` answers `no_tests` at once); a `BroadcastRecorder` receives every
+  event. Wall time is measured around `start_multi_agent_execution`.
+- **Efficiency** = ⌈N/C⌉·L ÷ wall. On one loop the per-task CPU cost c is paid serially, so
+  efficiency ≈ L ÷ (L + C·c); with this run's c = {cpu * 1e3:.3f} ms (CPU per task in the
+  overhead runs) that predicts {predicted:.3f}. Where tmpfs exists the efficiency runs are
+  repeated with the project and database there: the difference is what the disk costs
+  (each task creates one file via a temp file and a rename, and commits ~5 transactions).
+- **Overhead per task** = wall ÷ N with zero latency and tests off; CPU per task is
+  `time.process_time()` (all threads) ÷ N over the same run.
+- **Memory per in-flight task**: N = C = {c_mem} tasks; the client holds every call at a
+  gate until all {c_mem} are waiting in it, and the reading is taken at that moment (so
+  exactly C tasks are in flight). *Python heap* = `tracemalloc` traced memory then minus
+  just before the run, ÷ C (its own run, since tracing inflates RSS). *RSS growth* = resident
+  set then minus just before the run, ÷ C (an untraced run). Both include what the run keeps
+  per task so far: worker agents, coroutine frames or thread stacks, task rows, the prompt,
+  the client's `history` and the recorder's messages. tracemalloc does not see thread stacks
+  or the interpreter's frame chunks, so for threads the RSS row is the honest one.
+- **Event-loop lag**: a coroutine sleeps {tick_ms:g} ms over and over and records
+  how late each wake-up is, while the lead agent runs {n_lag} tasks at C={c_lag} on a
+  one-test project whose suite really runs for every task
+  (`TestRunner(plugin_autoload=False)`, one `python -m pytest` subprocess per task).
+- **Seed design** (`benchmarks/thread_baseline.py`): the same steps per task — same
+  database writes, prompt, reply parsing, one-file write, index refresh and events — done by
+  sync workers in a `ThreadPoolExecutor(max_workers=C)` via `loop.run_in_executor`; the
+  client `time.sleep`s L; broadcasts cross to the loop with
+  `asyncio.run_coroutine_threadsafe(...).result()`; pytest runs with blocking
+  `subprocess.run`. The project tree and its index are not thread-safe, so the threads take
+  a lock around the file write and index refresh (without it, two threads creating
+  `notes/` at once collide)."""
+
+
+def _profile_section(profile: Figures, overhead_cpu_s: float) -> str:
+    inflation = profile["profiled_cpu_per_task_us"] / (overhead_cpu_s * 1e6)
+    rows = [
+        [f"`{r['name']}`", f"{r['calls']:.1f}", f"{r['self_us']:.0f}"] for r in profile["self"]
+    ]
+    ours = [
+        [f"`{r['name']}`", f"{r['calls']:.1f}", f"{r['cum_us']:.0f}"]
+        for r in profile["codeframe_cumulative"]
+    ]
+    return f"""\
+## Where a task's CPU goes
+
+The efficiency target was missed, so `profile` ran the zero-latency workload under cProfile.
+Profiled CPU per task: {profile["profiled_cpu_per_task_us"]:.0f} µs ({inflation:.1f}× the
+unprofiled figure — use these for ranking). Coroutine calls count each resumption.
+
+Largest self time, µs per task:
+
+{markdown_table(("function", "calls / task", "self µs / task"), rows)}
+
+codeframe functions by cumulative time, µs per task:
+
+{markdown_table(("function", "calls / task", "cumulative µs / task"), ours)}"""
+
+
+def render(results: Mapping[str, Any], facts: Mapping[str, str]) -> str:
+    """The whole ``docs/performance.md``."""
+    machine = " · ".join(f"{name}: {value}" for name, value in facts.items() if name != "date")
+    parts = [
+        "# Performance",
+        f"Measured in one run of `make bench` on {facts['date']}, on this machine. "
+        "Figures are medians and ratios from that run; they move with the machine and its "
+        "load, so regenerate them rather than compare across machines.",
+        f"**Machine** — {machine}",
+        markdown_table(MAIN_HEADER, table_rows(results)),
+        _method(results),
+    ]
+    if results.get("profile"):
+        cpu = statistics.median(per_task(results["overhead"]["async"], "cpu_s"))
+        parts.append(_profile_section(results["profile"], cpu))
+    heap = results["memory"]["async"]["heap"]
+    if heap.get("top_sites"):
+        sites = [[f"`{s['file']}`", _fmt([s["per_task_bytes"]], *_KB)] for s in heap["top_sites"]]
+        parts.append(
+            "## Who holds an in-flight task's memory (asyncio, tracemalloc by file)\n\n"
+            + markdown_table(("file", "per task"), sites)
+        )
+    parts.append(
+        "## Reproduce\n\n`make bench` (runs `python -m benchmarks.run`; about two minutes). "
+        "`python -m benchmarks.run --help` lists the options (`--tmp-dir` moves the project "
+        "and database, `--repeats` changes the repetitions)."
+    )
+    return "\n\n".join(parts) + "\n"
+
+
+__all__ = [
+    "EFFICIENCY_TARGET",
+    "LAG_TARGET_MS",
+    "MEMORY_TARGET_BYTES",
+    "OVERHEAD_TARGET_S",
+    "efficiencies",
+    "markdown_table",
+    "per_task",
+    "render",
+    "spread",
+    "table_rows",
+]

@@ -1,0 +1,186 @@
+"""Run the demo: copy the sample project to a work folder and let the lead agent loose on it.
+
+The agents only ever touch the copy. The work folder holds a marker file, so a later run
+may wipe it without risk of deleting something that is not ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codeframe.agents.lead_agent import LeadAgent
+from codeframe.demo.script import demo_client
+from codeframe.demo.tasks import DEMO_ISSUE, DEMO_TASKS, task_specs
+from codeframe.errors import DemoWorkdirError, MissingAPIKeyError
+from codeframe.llm import client_from_env
+from codeframe.llm.live import API_KEY_ENV
+from codeframe.persistence.database import Database
+from codeframe.testing.test_runner import TestRunner
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_PROJECT = Path(__file__).resolve().parent / "sample_project"
+MARKER = ".codeframe-demo"
+DB_NAME = "codeframe.db"
+PROJECT_DIR = "project"
+DEFAULT_WORKDIR = Path("codeframe-demo")
+
+# Offline the whole demo takes seconds; the bounds only stop a wedged run.
+OFFLINE_DEADLINE_S = 120.0
+LIVE_DEADLINE_S = 1800.0
+TEST_TIMEOUT_S = 60.0
+
+_MARKER_TEXT = (
+    "This folder was made by `codeframe demo`. The next demo run with this work folder\n"
+    "deletes everything in it and starts again.\n"
+)
+_COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    """Where a demo run left its work and what the lead agent reported."""
+
+    workdir: Path
+    project_root: Path
+    db_path: Path
+    project_id: int
+    task_ids: dict[str, int]  # task number in the demo's list -> task id in the database
+    summary: dict[str, Any]
+    live: bool
+
+
+def check_workdir(workdir: Path | str) -> Path:
+    """``workdir`` resolved, if the demo may use it; else :class:`DemoWorkdirError`.
+
+    Usable: a missing or empty folder, or one with our marker file. Never the packaged
+    sample project, a folder inside it or one that holds it. Looks only; changes nothing.
+    """
+    workdir = Path(workdir).resolve()
+    sample = SAMPLE_PROJECT
+    if workdir.is_relative_to(sample) or sample.is_relative_to(workdir):
+        raise DemoWorkdirError(
+            f"{workdir} is (or holds) the packaged sample project; the demo only ever works "
+            "on a copy — choose another --workdir"
+        )
+    if workdir.exists() and not workdir.is_dir():
+        raise DemoWorkdirError(f"{workdir} exists and is not a folder")
+    if workdir.is_dir() and any(workdir.iterdir()) and not (workdir / MARKER).is_file():
+        raise DemoWorkdirError(
+            f"{workdir} is not empty and was not made by `codeframe demo` (it has no "
+            f"{MARKER} file); refusing to delete it — choose another --workdir"
+        )
+    return workdir
+
+
+def prepare_workdir(workdir: Path | str) -> Path:
+    """Make ``workdir`` a fresh demo folder holding a copy of the sample; returns the copy.
+
+    A missing or empty folder is used as is; one with our marker file is emptied first;
+    anything else raises :class:`DemoWorkdirError` and is left untouched.
+    """
+    workdir = check_workdir(workdir)
+    if workdir.is_dir() and any(workdir.iterdir()):
+        logger.info("reusing demo folder %s: deleting the previous run", workdir)
+        for child in workdir.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
+    project_root = workdir / PROJECT_DIR
+    shutil.copytree(SAMPLE_PROJECT, project_root, ignore=_COPY_IGNORE)
+    return project_root
+
+
+def _live_client() -> Any:
+    if not os.environ.get(API_KEY_ENV, "").strip():
+        raise MissingAPIKeyError(f"the live demo needs {API_KEY_ENV} to be set")
+    return client_from_env()
+
+
+async def run_demo(
+    workdir: Path | str = DEFAULT_WORKDIR,
+    *,
+    live: bool = False,
+    client: Any = None,
+    ws_manager: Any = None,
+    max_concurrent: int = 4,
+) -> DemoResult:
+    """Copy the sample project to ``workdir``, create the demo's tasks and run them.
+
+    Offline (the default) the scripted Claude of :mod:`codeframe.demo.script` answers, and
+    the outcome is the same every time. ``live=True`` uses Claude (``ANTHROPIC_API_KEY``
+    must be set). A ``client`` passed in is used as given, whatever ``live`` says.
+    ``ws_manager`` receives every event, e.g. an ``AgentPanel`` or a console printer.
+    """
+    if max_concurrent < 1:
+        raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
+    own_client = client is None and live
+    if client is None:
+        client = _live_client() if live else demo_client()
+    try:
+        # A dozen small files: copying them is quicker than handing the job elsewhere.
+        project_root = prepare_workdir(workdir)
+        db_path = project_root.parent / DB_NAME
+        with Database(db_path) as db:
+            project_id, task_ids = _create_project(db, project_root)
+            lead = LeadAgent(
+                project_id,
+                db,
+                ws_manager=ws_manager,
+                client=client,
+                project_root=project_root,
+                test_runner=TestRunner(
+                    project_root, timeout=TEST_TIMEOUT_S, plugin_autoload=False
+                ),
+            )
+            started = time.monotonic()
+            summary = await lead.start_multi_agent_execution(
+                max_concurrent=max_concurrent,
+                timeout=LIVE_DEADLINE_S if live else OFFLINE_DEADLINE_S,
+            )
+        logger.info("demo finished in %.1f s: %s", time.monotonic() - started, summary)
+        return DemoResult(
+            workdir=project_root.parent,
+            project_root=project_root,
+            db_path=db_path,
+            project_id=project_id,
+            task_ids=task_ids,
+            summary=summary,
+            live=live,
+        )
+    finally:
+        if own_client:
+            await client.close()
+
+
+def _create_project(db: Database, project_root: Path) -> tuple[int, dict[str, int]]:
+    project_id = db.create_project(
+        "bookshelf demo",
+        "The codeframe demo: agents extend a copy of the bookshelf sample project.",
+        workspace_path=str(project_root),
+    )
+    issue_id = db.create_issue(project_id=project_id, **DEMO_ISSUE)
+    ids = db.create_tasks(project_id, task_specs(issue_id))
+    return project_id, {task.number: task_id for task, task_id in zip(DEMO_TASKS, ids, strict=True)}
+
+
+__all__ = [
+    "DB_NAME",
+    "DEFAULT_WORKDIR",
+    "MARKER",
+    "SAMPLE_PROJECT",
+    "DemoResult",
+    "DemoWorkdirError",
+    "check_workdir",
+    "prepare_workdir",
+    "run_demo",
+]

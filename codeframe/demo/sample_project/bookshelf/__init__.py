@@ -1,0 +1,1 @@
+"""bookshelf — a tiny catalogue of books, the sample project of ``codeframe demo``."""
