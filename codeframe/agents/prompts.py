@@ -7,6 +7,7 @@ attempt <n> of <max>``; scripted clients and cassettes match on those lines.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,18 @@ def _clip(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[:limit] + f"\n… [{len(text) - limit} more characters cut]"
+
+
+# pytest's summary ends "… in 0.12s" and tracebacks show "<Obj object at 0x7f…>". Neither
+# tells the model anything, and without them the same failure gives the same prompt on
+# every run, so recorded sessions replay.
+_PYTEST_DURATION = re.compile(r" in \d+(?:\.\d+)?s(?=(?: =+)?$)", re.MULTILINE)
+_OBJECT_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
+
+
+def stable_test_output(text: str) -> str:
+    """pytest output without run-to-run noise (durations, object addresses)."""
+    return _OBJECT_ADDRESS.sub(">", _PYTEST_DURATION.sub("", text))
 
 
 def _tail(text: str, limit: int) -> str:
@@ -119,7 +132,8 @@ def correction_prompt(
     ]
     if task.get("description"):
         parts.append(f"Description:\n{task['description']}")
-    parts.append(f"Test output (trimmed):\n{_tail(failure_output, MAX_FAILURE_CHARS)}")
+    output = _tail(stable_test_output(failure_output), MAX_FAILURE_CHARS)
+    parts.append(f"Test output (trimmed):\n{output}")
     for path, content in files.items():
         if content is None:
             parts.append(f"--- {path} --- (does not exist)")
