@@ -145,7 +145,8 @@ class CodebaseIndex:
             for child in fresh:
                 self._index_file(root, child)
                 touched.add(child)
-        self._patch_lookups(touched, dropped)
+        if touched or dropped:  # most writes (docs, data, styles) change no symbol
+            self._patch_lookups(touched, dropped)
         logger.debug("refreshed %d files; index holds %d symbols", len(touched), len(self.symbols))
 
     # -- queries --------------------------------------------------------------------------

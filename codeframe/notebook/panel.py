@@ -56,6 +56,8 @@ class AgentPanel:
     ``live`` when ``ANTHROPIC_API_KEY`` is set, else ``offline``.
     """
 
+    broadcast_timeout = None  # broadcast only folds the event into memory; it never waits
+
     def __init__(
         self,
         db: Any = None,

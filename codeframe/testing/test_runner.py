@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import ctypes
-import functools
 import logging
 import os
 import re
@@ -19,7 +17,8 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+import weakref
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from codeframe.core.models import CaseOutcome, TestCase, TestResult, TestStatus
@@ -50,7 +49,6 @@ _STATUS_BY_EXIT = {
 }
 _NO_PYTEST = re.compile(r"No module named '?pytest'?\s*$", re.MULTILINE)
 _CONFTEST_FAILURE = re.compile(r"ImportError while loading conftest '([^']+)'")
-_PR_SET_PDEATHSIG = 1
 
 
 class TestRunner:
@@ -111,7 +109,7 @@ class TestRunner:
 
     def _command(self, test_paths: Iterable[PathArg] | PathArg | None, report: Path) -> list[str]:
         return [
-            self.python, "-m", "pytest", *_path_args(test_paths), "-q",
+            *_launcher(self.python), *_path_args(test_paths), "-q",
             "-o", "junit_family=xunit1", f"--junitxml={report}",
             "-p", "no:cacheprovider", *self.extra_args,
         ]  # fmt: skip
@@ -205,18 +203,33 @@ class TestRunner:
             return path
 
 
+# One spawn per loop at a time: each spawn holds the loop for a moment, and several workers
+# reaching their tests together would otherwise add those moments up in one loop turn.
+_spawn_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def _spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
     """Start pytest as the leader of a new process group (its pgid is its pid)."""
-    return await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=_parent_death_hook(),
-    )
+    loop = asyncio.get_running_loop()
+    lock = _spawn_locks.setdefault(loop, asyncio.Lock())
+    async with lock:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            await asyncio.sleep(0)  # let the loop serve others before the next spawn
+        except asyncio.CancelledError:
+            _kill_group(proc.pid)  # nobody will supervise it now
+            raise
+    return proc
 
 
 async def _supervise(proc: asyncio.subprocess.Process, output: _OutputTail) -> int:
@@ -273,33 +286,24 @@ def _kill_group(pgid: int) -> None:
         logger.debug("process group %d: nothing left that we may signal", pgid)
 
 
-@functools.cache
-def _prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
+# On Linux, pytest starts through this two-line prelude, which asks the kernel to SIGKILL
+# it when we die (a killed notebook kernel). Doing it in the child after exec, rather than in
+# a ``preexec_fn``, keeps the spawn a cheap vfork: a ``preexec_fn`` forces a full fork of the
+# whole notebook process on the event loop's thread (measured: 5-25 ms of loop lag a run).
+_PDEATHSIG_PRELUDE = (
+    "import ctypes, os, signal, sys; parent = int(sys.argv.pop(1)); "
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0); "
+    "os.getppid() == parent or os._exit(1); "  # we died before the signal was armed
+    "import runpy; sys.argv[0] = 'pytest'; "
+    "runpy.run_module('pytest', run_name='__main__', alter_sys=True)"
+)
 
 
-def _parent_death_hook() -> Callable[[], None] | None:
-    """A pre-exec hook that makes Linux SIGKILL pytest if we die (a killed kernel).
-
-    The signal fires when the *thread* that started pytest ends; that is the event
-    loop's thread, which outlives every run it starts.
-    """
-    prctl = _prctl()
-    if prctl is None:
-        return None
-    parent = os.getpid()
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # we died before the hook ran
-            os._exit(1)
-
-    return hook
+def _launcher(python: str) -> list[str]:
+    """The interpreter and arguments that start pytest (with the prelude where it works)."""
+    if sys.platform.startswith("linux"):
+        return [python, "-c", _PDEATHSIG_PRELUDE, str(os.getpid())]
+    return [python, "-m", "pytest"]
 
 
 class _OutputTail:

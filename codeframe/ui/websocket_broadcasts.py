@@ -26,7 +26,12 @@ BROADCAST_TIMEOUT = 10.0
 
 
 class BroadcastTarget(Protocol):
-    """Anything events can be sent to."""
+    """Anything events can be sent to.
+
+    Each send is bounded by :data:`BROADCAST_TIMEOUT`, or by the target's own
+    ``broadcast_timeout`` attribute; ``None`` there means "my broadcast never waits" (it only
+    updates memory), and saves a timer per event.
+    """
 
     async def broadcast(self, message: Message) -> None: ...
 
@@ -49,9 +54,15 @@ async def _send(
     message: Message = {"type": event_type, "project_id": project_id}
     message.update(fields)
     message["timestamp"] = utc_now()
+    # A target that only updates memory (the panel, a recorder) says so with
+    # ``broadcast_timeout = None`` and skips the timer; any other target gets one.
+    bound = getattr(manager, "broadcast_timeout", BROADCAST_TIMEOUT)
     try:
-        async with asyncio.timeout(BROADCAST_TIMEOUT):
+        if bound is None:
             await manager.broadcast(message)
+        else:
+            async with asyncio.timeout(bound):
+                await manager.broadcast(message)
     except Exception as exc:  # CancelledError is a BaseException: it passes through
         logger.error("Failed to broadcast %s: %s: %s", what, type(exc).__name__, exc)
 
@@ -282,6 +293,8 @@ async def broadcast_blocker_created(
 
 class BroadcastRecorder:
     """A broadcast target that keeps every message, in order: the offline seam for tests."""
+
+    broadcast_timeout = None  # appending to a list never waits
 
     def __init__(self) -> None:
         self.messages: list[Message] = []

@@ -341,3 +341,25 @@ async def test_recorder_keeps_messages_in_order() -> None:
     recorder.clear()
     assert recorder.messages == []
     assert recorder.types() == []
+
+
+async def test_a_target_that_never_waits_skips_the_timer(monkeypatch):
+    import codeframe.ui.websocket_broadcasts as wb
+
+    opened = []
+    real_timeout = wb.asyncio.timeout
+    monkeypatch.setattr(wb.asyncio, "timeout", lambda s: opened.append(s) or real_timeout(s))
+
+    class Slowish:
+        def __init__(self):
+            self.messages = []
+
+        async def broadcast(self, message):
+            self.messages.append(message)
+
+    recorder, other = wb.BroadcastRecorder(), Slowish()
+    await wb.broadcast_progress_update(recorder, 1, 1, 2)
+    assert opened == []
+    await wb.broadcast_progress_update(other, 1, 1, 2)
+    assert opened == [wb.BROADCAST_TIMEOUT]
+    assert len(recorder.messages) == len(other.messages) == 1
