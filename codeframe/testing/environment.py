@@ -36,6 +36,11 @@ def build_child_env(
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     # Output reaches us even when the run is killed by the timeout.
     env["PYTHONUNBUFFERED"] = "1"
+    # The same failure should read the same everywhere (a notebook kernel sets FORCE_COLOR,
+    # terminals differ in width): the output goes to the model and into recorded sessions.
+    env["COLUMNS"] = "100"
+    for name in ("FORCE_COLOR", "PY_COLORS", "CLICOLOR_FORCE"):
+        env.pop(name, None)
     if not plugin_autoload:
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     if overrides:

@@ -109,7 +109,7 @@ class TestRunner:
 
     def _command(self, test_paths: Iterable[PathArg] | PathArg | None, report: Path) -> list[str]:
         return [
-            *_launcher(self.python), *_path_args(test_paths), "-q",
+            *_launcher(self.python), *_path_args(test_paths), "-q", "--color=no",
             "-o", "junit_family=xunit1", f"--junitxml={report}",
             "-p", "no:cacheprovider", *self.extra_args,
         ]  # fmt: skip

@@ -551,6 +551,7 @@ def test_child_env_strips_secrets_and_applies_overrides() -> None:
         "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "100",
         "CHOSEN_TOKEN": "yes",
     }
     assert "OPENAI_API_KEY" in base  # the caller's mapping is not touched

@@ -1,0 +1,18 @@
+"""The child environment makes pytest's output read the same in a terminal and a kernel."""
+
+from __future__ import annotations
+
+from codeframe.testing.environment import build_child_env
+
+
+def test_colour_forcing_is_dropped_and_the_width_fixed():
+    kernel_like = {"FORCE_COLOR": "1", "PY_COLORS": "1", "CLICOLOR_FORCE": "1", "COLUMNS": "237",
+                   "PATH": "/usr/bin"}
+    env = build_child_env(kernel_like)
+    assert "FORCE_COLOR" not in env and "PY_COLORS" not in env and "CLICOLOR_FORCE" not in env
+    assert env["COLUMNS"] == "100"
+    assert env["PATH"] == "/usr/bin"
+
+
+def test_a_caller_may_still_choose_a_width():
+    assert build_child_env({}, overrides={"COLUMNS": "80"})["COLUMNS"] == "80"
