@@ -152,6 +152,7 @@ class _Run:
         # would re-register a callback on every running task each time one finishes.
         self.finished: asyncio.Queue[asyncio.Task[dict[str, Any]]] = asyncio.Queue()
         self.final_count = 0
+        self.unblocked: set[int] = set()
 
     # -- set-up ----------------------------------------------------------------------
 
@@ -163,6 +164,12 @@ class _Run:
         tasks = self.db.get_project_tasks(self.project_id)
         self.tasks = {t["id"]: t for t in tasks}
         self.resolver.build_dependency_graph(tasks)
+        # Pending tasks a human unblocked (a resolved blocker): announced when they start.
+        self.unblocked = {
+            b["task_id"]
+            for b in self.db.get_blockers(self.project_id, include_resolved=True)
+            if b.get("resolved_at") and self.tasks[b["task_id"]]["status"] == TaskStatus.PENDING
+        }
         self.final_count = sum(1 for t in tasks if t["status"] in _FINAL)
         if self.lead.codebase_index is None:
             self.lead.codebase_index = CodebaseIndex(self.lead.project_root)
@@ -203,7 +210,8 @@ class _Run:
 
     async def _start(self, task_id: int) -> None:
         task = self.tasks[task_id]
-        if any(b.get("resolved_at") for b in self.db.get_blockers_by_task(task_id)):
+        if task_id in self.unblocked:
+            self.unblocked.discard(task_id)
             await bc.broadcast_task_unblocked(
                 self.lead.ws_manager, self.project_id, task_id, task_title=task["title"]
             )

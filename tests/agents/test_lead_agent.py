@@ -274,3 +274,27 @@ async def test_agents_are_pooled_by_type_and_retired(db, project_id):
     assert assigned["Login form component"].startswith("frontend-")
     assert assigned["Write pytest coverage for login"].startswith("test-")
     assert assigned["Login API endpoint"].startswith("backend-")
+
+
+async def test_a_resolved_blocker_unblocks_the_task_and_reaches_the_prompt(db, project_id):
+    task_id = db.create_task(project_id, "Round prices half up")
+    failing = FixedResultRunner(TestResult("failed", failed=1, output="assert '1.00' == '1.01'"))
+    await lead(db, project_id, ScriptedClient(default=note_reply), runner=failing) \
+        .start_multi_agent_execution()
+    assert db.get_task(task_id)["status"] == TaskStatus.BLOCKED
+    blocker = db.get_blockers(project_id)[0]
+    assert blocker["question"]
+
+    db.resolve_blocker(blocker["id"], "Use Decimal(str(price)) before rounding.")
+    assert db.get_task(task_id)["status"] == TaskStatus.PENDING
+    client = ScriptedClient(default=note_reply)
+    recorder = BroadcastRecorder()
+    summary = await lead(db, project_id, client, recorder=recorder).start_multi_agent_execution()
+
+    assert summary["completed"] == 1
+    prompt = client.history[0]["messages"][0]["content"]
+    assert "Answer: Use Decimal(str(price)) before rounding." in prompt
+    assert blocker["question"] in prompt
+    unblocked = recorder.of_type("task_unblocked")
+    assert [m["task_id"] for m in unblocked] == [task_id]
+    assert recorder.types().index("task_unblocked") < recorder.types().index("task_assigned")
