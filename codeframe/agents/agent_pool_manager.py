@@ -222,19 +222,23 @@ class AgentPoolManager:
                     f"no room for a {kind} agent"
                 )
             evicted = (victim, self._pop(victim))
+        created: str | None = None
         try:
-            agent_id = self.create_agent(kind)
-        finally:
+            created = self.create_agent(kind)
+            self._reserved.add(created)  # before any await: no other acquire may take it
             if evicted is not None:
+                retiring, evicted = evicted, None  # from here on the except must not redo it
+                await self._close_logged(retiring[0], retiring[1]["instance"])
+                await self._announce_retired(*retiring)
+            await bc.broadcast_agent_created(self.ws_manager, self.project_id, created, kind)
+        except BaseException:
+            if created is not None:
+                self._reserved.discard(created)  # the caller never learns the id
+            if evicted is not None:  # creation failed: the eviction still happened
                 await self._close_logged(evicted[0], evicted[1]["instance"])
                 await self._announce_retired(*evicted)
-        self._reserved.add(agent_id)
-        try:
-            await bc.broadcast_agent_created(self.ws_manager, self.project_id, agent_id, kind)
-        except BaseException:
-            self._reserved.discard(agent_id)  # the caller never learns the id
             raise
-        return agent_id
+        return created
 
     async def assign(self, agent_id: str, task: dict[str, Any]) -> None:
         """Mark the agent busy with ``task`` and announce the assignment."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import anthropic
 
 from codeframe.errors import ReplayMissError, ScriptMissError
+from codeframe.redaction import redact
 
 # HTTP statuses a retry of the task cannot mend: the request itself or the account is wrong.
 _FINAL_HTTP_STATUSES = frozenset({400, 401, 403, 404, 413, 422})
@@ -21,9 +22,7 @@ class Failure:
 
 
 def _scrub(text: str, secret: str | None) -> str:
-    if secret and secret in text:
-        return text.replace(secret, "***")
-    return text
+    return redact(text, [secret])
 
 
 def describe_failure(exc: BaseException, *, api_key: str | None = None) -> Failure:

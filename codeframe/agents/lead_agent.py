@@ -13,7 +13,6 @@ import contextlib
 import heapq
 import logging
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from codeframe.agents.agent_pool_manager import AgentPoolManager
 from codeframe.agents.dependency_resolver import DependencyResolver
 from codeframe.agents.simple_assignment import SimpleAgentAssigner, normalize_agent_type
 from codeframe.core.models import TaskStatus
-from codeframe.errors import CodeframeError, RunTimeoutError
+from codeframe.errors import RunTimeoutError
 from codeframe.indexing.codebase_index import CodebaseIndex
 from codeframe.ui import websocket_broadcasts as bc
 
@@ -97,13 +96,16 @@ class LeadAgent:
         run = _Run(self, run_id, max_retries, min(max_concurrent, self.max_agents))
         heartbeat = asyncio.create_task(self._heartbeat(run_id), name="codeframe-heartbeat")
         summary: dict[str, Any] = {}
+        deadline = asyncio.timeout(timeout)
         try:
             try:
-                async with asyncio.timeout(timeout):
+                async with deadline:
                     await run.execute()
             except TimeoutError as exc:
                 await run.stop()
                 summary = run.summary()
+                if not deadline.expired():
+                    raise  # a timeout from inside the run, not our deadline
                 raise RunTimeoutError(
                     f"run passed its {timeout:g} s deadline; running tasks were cancelled",
                     summary,
@@ -117,17 +119,24 @@ class LeadAgent:
             return summary
         finally:
             heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-            self.db.finish_run(run_id, summary or run.summary())
+            # gather, not a bare await: a cancel of this run that lands here still propagates
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            try:
+                self.db.finish_run(run_id, summary or run.summary())
+            except Exception:  # the run's own outcome (or error) matters more
+                logger.exception("could not close run %s", run_id)
 
     async def _heartbeat(self, run_id: int) -> None:
+        """Wake the loop every 100 ms (so a kernel interrupt lands) and mark the run alive."""
         last_write = time.monotonic()
         while True:
             await asyncio.sleep(_HEARTBEAT_TICK_S)
             if time.monotonic() - last_write >= _HEARTBEAT_WRITE_S:
-                self.db.heartbeat_run(run_id)
                 last_write = time.monotonic()
+                try:
+                    self.db.heartbeat_run(run_id)
+                except Exception:  # e.g. "database is locked": the next beat tries again
+                    logger.warning("run %s: heartbeat not written", run_id, exc_info=True)
 
 
 class _Run:
@@ -156,14 +165,17 @@ class _Run:
 
     # -- set-up ----------------------------------------------------------------------
 
-    def _prepare(self) -> list[int]:
-        """Recover, reset cancelled tasks, build the graph (cycles fail here); the ready ids."""
+    def _prepare(self) -> None:
+        """Check the graph (a cycle fails here, before anything changes), then recover."""
+        self.resolver.build_dependency_graph(self.db.get_project_tasks(self.project_id))
         self.db.recover_interrupted(self.project_id)
         for task in self.db.get_project_tasks(self.project_id, status=TaskStatus.CANCELLED):
-            self.db.update_task(task["id"], {"status": TaskStatus.PENDING.value})
+            self.db.update_task(
+                task["id"], {"status": TaskStatus.PENDING.value, "assigned_to": None}
+            )
+            self.db.add_task_note(task["id"], "cancelled by a stopped run; pending again")
         tasks = self.db.get_project_tasks(self.project_id)
         self.tasks = {t["id"]: t for t in tasks}
-        self.resolver.build_dependency_graph(tasks)
         # Pending tasks a human unblocked (a resolved blocker): announced when they start.
         self.unblocked = {
             b["task_id"]
@@ -175,14 +187,15 @@ class _Run:
             self.lead.codebase_index = CodebaseIndex(self.lead.project_root)
             self.lead.codebase_index.build()
         self.pool.worker_kwargs["codebase_index"] = self.lead.codebase_index
-        return [t["id"] for t in tasks if t["status"] == TaskStatus.PENDING]
 
-    async def _block_unrunnable(self, pending: list[int]) -> None:
+    async def _block_unrunnable(self) -> None:
         """Tasks that can never run: missing dependencies, or an upstream already lost."""
         for task_id, missing in sorted(self.resolver.missing_dependencies().items()):
             if self.tasks[task_id]["status"] == TaskStatus.PENDING:
                 names = ", ".join(f"#{m}" for m in missing)
-                await self._block(task_id, [], f"Depends on task {names}, which does not exist")
+                reason = f"Depends on task {names}, which does not exist"
+                await self._block(task_id, list(missing), reason)
+                await self._block_dependents(task_id, TaskStatus.BLOCKED.value)
         for task_id, task in sorted(self.tasks.items()):
             if task["status"] in (TaskStatus.FAILED, TaskStatus.BLOCKED):
                 await self._block_dependents(task_id, task["status"])
@@ -190,8 +203,8 @@ class _Run:
     # -- the loop --------------------------------------------------------------------
 
     async def execute(self) -> None:
-        pending = self._prepare()
-        await self._block_unrunnable(pending)
+        self._prepare()
+        await self._block_unrunnable()
         for task_id in self.resolver.get_ready_tasks():
             if self.tasks[task_id]["status"] == TaskStatus.PENDING:
                 self._push(task_id)
@@ -201,8 +214,7 @@ class _Run:
             if not self.running:
                 break
             finished = await self.finished.get()
-            task_id, agent_id = self.running.pop(finished)
-            await self._finish(task_id, agent_id, finished)
+            await self._finish(finished)
 
     def _push(self, task_id: int) -> None:
         task = self.tasks[task_id]
@@ -217,44 +229,74 @@ class _Run:
             )
         agent_type = normalize_agent_type(self.lead.agent_assigner.assign_agent_type(task))
         agent_id = await self.pool.acquire(agent_type)
-        self.executions[task_id] = self.executions.get(task_id, 0) + 1
+        runs = self.executions.get(task_id, 0) + 1
+        self.executions[task_id] = runs
+        if runs > 1:
+            self.retries += 1  # counted when the re-execution starts
+        # From here the row says ``assigned``; a stop sweeps it to ``cancelled`` from the
+        # database, so the awaits below cannot strand it.
         task["execution_count"] = self.db.assign_task(task_id, agent_id, run_id=self.run_id)
         task["status"] = TaskStatus.ASSIGNED.value
         task["assigned_to"] = agent_id
-        await self.pool.assign(agent_id, task)
+        try:
+            await self.pool.assign(agent_id, task)
+        except BaseException:
+            await self.pool.release(agent_id)
+            raise
         worker = self.pool.get_agent_instance(agent_id)
         running = asyncio.create_task(worker.execute_task(task), name=f"task-{task_id}")
         self.running[running] = (task_id, agent_id)
         running.add_done_callback(self.finished.put_nowait)
 
-    async def _finish(self, task_id: int, agent_id: str, finished: asyncio.Task) -> None:
+    def _settle(self, task_id: int, finished: asyncio.Task[Any]) -> tuple[str, bool]:
+        """A finished worker's outcome as ``(status, retry)``, the database written to match.
+
+        Synchronous on purpose: a stop arriving at any await after this finds the row
+        final, or ``pending`` for a retry — never a retryable ``failed`` left behind.
+        """
         try:
             result = finished.result()
         except Exception as exc:  # execute_task reports failures; this is a bug, not a task
             logger.exception("task %s: the worker raised", task_id)
             error = f"{type(exc).__name__}: {exc}"
             self.db.update_task(task_id, {"status": TaskStatus.FAILED.value, "error": error})
-            result = {"status": "failed", "retryable": False}
+            result = {"status": TaskStatus.FAILED.value, "retryable": False, "raised": True}
         status = result["status"]
-        await self.pool.release(agent_id)
-        if status == "failed" and result.get("retryable", True) and (
-            self.executions[task_id] <= self.max_retries
-        ):
-            self.retries += 1
+        retry = (
+            status == TaskStatus.FAILED
+            and result.get("retryable", True)
+            and self.executions[task_id] <= self.max_retries
+        )
+        if retry:
             self.db.update_task(task_id, {"status": TaskStatus.PENDING.value})
-            await bc.broadcast_task_status(
-                self.lead.ws_manager, self.project_id, task_id, TaskStatus.PENDING.value
-            )
+        return status, retry
+
+    async def _finish(self, finished: asyncio.Task[Any]) -> None:
+        task_id, agent_id = self.running.pop(finished)
+        if finished.cancelled():
+            # Someone else cancelled this worker; it recorded ``cancelled`` itself. The
+            # task stays out of this run, as a stopped task does.
+            self.tasks[task_id]["status"] = TaskStatus.CANCELLED.value
+            await self.pool.release(agent_id)
+            return
+        raised = finished.exception() is not None
+        status, retry = self._settle(task_id, finished)
+        ws = self.lead.ws_manager
+        await self.pool.release(agent_id)
+        if raised:
+            await bc.broadcast_task_status(ws, self.project_id, task_id, status, agent_id=agent_id)
+        if retry:
+            await bc.broadcast_task_status(ws, self.project_id, task_id, TaskStatus.PENDING.value)
             await bc.broadcast_activity_update(
-                self.lead.ws_manager, self.project_id, "task_retry",
+                ws, self.project_id, "task_retry",
                 f"retrying task #{task_id} ({self.executions[task_id]} of "
                 f"{1 + self.max_retries} runs done)", task_id=task_id,
-            )
+            )  # fmt: skip
             self._push(task_id)
             return
         self.tasks[task_id]["status"] = status
         self.final_count += 1
-        if status == "completed":
+        if status == TaskStatus.COMPLETED:
             for ready_id in self.resolver.unblock_dependent_tasks(task_id):
                 if self.tasks[ready_id]["status"] == TaskStatus.PENDING:
                     self._push(ready_id)
@@ -291,7 +333,10 @@ class _Run:
         await bc.broadcast_task_blocked(
             ws, self.project_id, task_id, blocked_by, task_title=task["title"]
         )
-        await bc.broadcast_task_status(ws, self.project_id, task_id, TaskStatus.BLOCKED.value)
+        await bc.broadcast_task_status(
+            ws, self.project_id, task_id, TaskStatus.BLOCKED.value,
+            actual_tokens=task.get("actual_tokens") or 0,
+        )  # fmt: skip
         await self._progress()
 
     async def _progress(self) -> None:
@@ -305,46 +350,53 @@ class _Run:
     async def stop(self) -> None:
         """Cancel running work, mark it ``cancelled`` and retire the agents, within a bound.
 
-        Shielded, so a second interrupt cannot strand ``in_progress`` rows: the status sweep
-        is synchronous and runs first among the awaited steps' results.
+        The clean-up runs shielded: a second interrupt while it runs does not cut it short
+        (it still ends within its bound) and is passed on once it is done.
         """
         cleanup = asyncio.ensure_future(self._stop())
         try:
             await asyncio.shield(cleanup)
         except asyncio.CancelledError:
-            # Interrupted again: the sweep is already written or about to be; let it finish
-            # within its bound, then keep the cancellation going.
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                async with asyncio.timeout(_CLEANUP_BOUND_S):
-                    await cleanup
+                async with asyncio.timeout(2 * _CLEANUP_BOUND_S):
+                    await asyncio.shield(cleanup)
             raise
 
     async def _stop(self) -> None:
         for running in self.running:
             running.cancel()
         if self.running:
-            await asyncio.wait(self.running, timeout=_CLEANUP_BOUND_S)
-        cancelled = self._sweep_cancelled(task_id for task_id, _ in self.running.values())
-        for task_id in cancelled:
+            _, late = await asyncio.wait(self.running, timeout=_CLEANUP_BOUND_S)
+            for straggler in late:
+                logger.warning("%s ignored cancellation for %s s", straggler.get_name(),
+                               _CLEANUP_BOUND_S)
+        for finished, (task_id, _agent) in self.running.items():
+            if finished.done() and not finished.cancelled():
+                self._settle(task_id, finished)  # a retryable failure goes back to pending
+        self.running.clear()
+        for task_id in self._sweep_cancelled():
             await bc.broadcast_task_status(
                 self.lead.ws_manager, self.project_id, task_id, TaskStatus.CANCELLED.value
             )
-        self.running.clear()
         try:
             async with asyncio.timeout(_CLEANUP_BOUND_S):
                 await self.pool.retire_all()
         except TimeoutError:
             logger.warning("retiring agents took longer than %s s", _CLEANUP_BOUND_S)
 
-    def _sweep_cancelled(self, task_ids: Iterable[int]) -> list[int]:
-        """Tasks this run left assigned or in progress become ``cancelled``; returns those."""
-        swept = []
-        for task_id in task_ids:
-            row = self.db.get_task(task_id)
-            if row and row["status"] in (TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS):
-                self.db.update_task(task_id, {"status": TaskStatus.CANCELLED.value})
-                swept.append(task_id)
-        return swept
+    def _sweep_cancelled(self) -> list[int]:
+        """Tasks left ``assigned`` or ``in_progress`` become ``cancelled``; returns their ids.
+
+        Read from the database, not from what this run thinks is running: a stop that lands
+        between handing a task over and starting its worker is caught too. Only this run can
+        have such rows, since a project runs once at a time.
+        """
+        stranded = self.db.get_project_tasks(
+            self.project_id, status=[TaskStatus.ASSIGNED.value, TaskStatus.IN_PROGRESS.value]
+        )
+        for task in stranded:
+            self.db.update_task(task["id"], {"status": TaskStatus.CANCELLED.value})
+        return [task["id"] for task in stranded]
 
     def summary(self) -> dict[str, Any]:
         counts = {status.value: 0 for status in TaskStatus}
@@ -361,4 +413,4 @@ class _Run:
         }
 
 
-__all__ = ["CodeframeError", "LeadAgent"]
+__all__ = ["LeadAgent"]

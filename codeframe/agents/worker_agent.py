@@ -13,14 +13,14 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, ClassVar
 
 import anthropic
 
 from codeframe.agents import prompts
 from codeframe.agents.failures import describe_failure
-from codeframe.core.file_changes import WriteArea
+from codeframe.core.file_changes import WriteArea, normalise_path
 from codeframe.core.file_changes import apply_file_changes as apply_changes_to_tree
 from codeframe.core.models import (
     ExecutionResult,
@@ -71,6 +71,8 @@ class _Execution:
     files_modified: list[str] = field(default_factory=list)
     explanation: str = ""
     run_lines: list[str] = field(default_factory=list)
+    # Set once the final status is written: a cancel after that must not overwrite it.
+    finished: bool = False
 
     def note_files(self, paths: Sequence[str]) -> None:
         for path in paths:
@@ -79,10 +81,6 @@ class _Execution:
 
     def output(self) -> str:
         return "\n".join([self.explanation, *self.run_lines]).strip()
-
-
-def _posix(path: str) -> str:
-    return PurePosixPath(path.replace("\\", "/")).as_posix().removeprefix("./")
 
 
 def _run_line(attempt: int, result: TestResult) -> str:
@@ -277,8 +275,9 @@ class WorkerAgent:
         started = time.monotonic()
         message = None
         error: BaseException | None = None
+        scope = asyncio.timeout(self.timeout)
         try:
-            async with asyncio.timeout(self.timeout):
+            async with scope:
                 message = await client.messages.create(
                     model=self.model,
                     max_tokens=self.max_tokens,
@@ -289,6 +288,9 @@ class WorkerAgent:
                 )
             return parse_changes(message)
         except TimeoutError as exc:
+            if not scope.expired():  # the client's own timeout, not ours: report it as is
+                error = exc
+                raise
             error = ClaudeTimeoutError(f"Claude did not answer within {self.timeout:g} s")
             raise error from exc
         except BaseException as exc:  # recorded, then re-raised unchanged (cancellation too)
@@ -296,7 +298,10 @@ class WorkerAgent:
             raise
         finally:
             if task_id is not None:
-                self._record_call(task_id, attempt, system, messages, message, started, error)
+                try:
+                    self._record_call(task_id, attempt, system, messages, message, started, error)
+                except Exception:  # the ledger must not hide the call's own outcome
+                    logger.exception("task %s: could not record a Claude call", task_id)
 
     def _record_call(
         self,
@@ -434,7 +439,7 @@ class WorkerAgent:
                 "fix_description": f"no fix applied: {type(exc).__name__}: {exc}",
                 "code_changes": [],
             }
-        self._execution.note_files([_posix(p) for p in written])
+        self._execution.note_files([normalise_path(p).as_posix() for p in written])
         await self._activity(
             "correction_applied",
             f"correction {attempt} changed {', '.join(written) or 'no files'}",
@@ -478,7 +483,7 @@ class WorkerAgent:
         changes = await self.generate_code(context)
         self._execution.explanation = changes.get("explanation", "")
         written = self.apply_file_changes(changes["files"])
-        self._execution.note_files([_posix(p) for p in written])
+        self._execution.note_files([normalise_path(p).as_posix() for p in written])
         await self._activity(
             "files_changed", f"changed {', '.join(written) or 'no files'}", task_id
         )
@@ -549,9 +554,17 @@ class WorkerAgent:
         if status is TaskStatus.COMPLETED:
             fields["completed_at"] = utc_now()
         self.db.update_task(task_id, fields)
+        self._execution.finished = True
 
     async def _record_cancelled(self, task_id: int) -> None:
-        self.update_task_status(task_id, TaskStatus.CANCELLED, self._execution.output())
+        """Write ``cancelled`` unless the task already ended; never raise over the cancel."""
+        if self._execution.finished:
+            return  # cancelled while reporting a final status: that status stands
+        try:
+            self.update_task_status(task_id, TaskStatus.CANCELLED, self._execution.output())
+        except Exception:
+            logger.exception("task %s: could not record the cancellation", task_id)
+            return
         try:
             async with asyncio.timeout(_BROADCAST_BOUND_S):
                 await bc.broadcast_task_status(

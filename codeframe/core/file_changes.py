@@ -215,6 +215,14 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+def normalise_path(path: str) -> PurePosixPath:
+    """The clean project-relative POSIX path a change's ``path`` names (what gets written).
+
+    Raises :class:`~codeframe.errors.UnsafePathError` for absolute and escaping paths.
+    """
+    return _normalise(path)
+
+
 def _normalise(path: str) -> PurePosixPath:
     """Turn a model's path into a clean root-relative POSIX path, or refuse it."""
     if "\x00" in path:
@@ -446,5 +454,6 @@ __all__ = [
     "PlannedChange",
     "WriteArea",
     "apply_file_changes",
+    "normalise_path",
     "validate_file_changes",
 ]

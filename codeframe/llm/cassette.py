@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from codeframe.errors import CodeframeError, ReplayMissError
 from codeframe.llm.scripted import last_user_text
+from codeframe.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +91,14 @@ class _Messages:
         self.create = create
 
 
-def _write_atomically(path: Path, data: dict[str, Any]) -> None:
+def _write_atomically(path: Path, data: dict[str, Any], *, secrets: tuple[Any, ...] = ()) -> None:
+    """Write the cassette whole, with any key value that slipped into a prompt masked."""
+    text = redact(json.dumps(data, indent=1, ensure_ascii=False), secrets) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, ensure_ascii=False)
-            fh.write("\n")
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -152,7 +154,11 @@ class RecordingClient:
                 "response": _portable(response.model_dump(mode="json"), self.root),
             }
         )
-        _write_atomically(self.path, {"version": CASSETTE_VERSION, "entries": self.entries})
+        _write_atomically(
+            self.path,
+            {"version": CASSETTE_VERSION, "entries": self.entries},
+            secrets=(getattr(self.client, "api_key", None),),
+        )
         logger.debug("recorded call %d to %s", len(self.entries), self.path)
 
     async def close(self) -> None:

@@ -27,7 +27,7 @@ from codeframe.notebook.state import Clock, Mode, PanelState
 logger = logging.getLogger(__name__)
 
 #: How long ``stop()`` waits for a cancelled run to finish its clean-up.
-STOP_TIMEOUT = 10.0
+STOP_TIMEOUT = 20.0  # above the lead agent's own clean-up bounds (5 s to cancel, 5 s to retire)
 _MAX_REMEMBERED_ERRORS = 100
 
 

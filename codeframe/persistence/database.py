@@ -45,6 +45,7 @@ from codeframe.errors import (
     SchemaError,
 )
 from codeframe.persistence.migrations import AGENT_STATUSES, migrate
+from codeframe.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,6 @@ _INTERRUPTED = (TaskStatus.IN_PROGRESS.value, TaskStatus.ASSIGNED.value)
 
 # Request keys that may carry credentials; they never reach the llm_calls table.
 _SECRET_KEY = re.compile(r"header|api[_-]?key|auth|secret|password|credential", re.IGNORECASE)
-_SECRET_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 
 
 # --- validation and encoding -------------------------------------------------------------
@@ -211,12 +211,7 @@ def _scrub_request(request: object) -> str:
     if not isinstance(request, Mapping):
         raise InvalidInputError(f"request must be a dict, got {type(request).__name__}")
     clean = {k: v for k, v in request.items() if not _SECRET_KEY.search(str(k))}
-    text = json.dumps(clean, ensure_ascii=False, default=str)
-    for name in _SECRET_ENV:
-        secret = os.environ.get(name)
-        if secret and len(secret) >= 8 and secret in text:
-            text = text.replace(secret, "<redacted>")
-    return text
+    return redact(json.dumps(clean, ensure_ascii=False, default=str))
 
 
 def _pid_alive(pid: int) -> bool:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 _SECRET_PREFIXES = ("ANTHROPIC_",)
-_SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET")
+# SPEC's minimum is *_API_KEY, *_TOKEN, *_SECRET; passwords, private and access keys and
+# credential files are just as bad to hand to model-written code (env= can put one back).
+_SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_CREDENTIALS")
 
 
 def is_secret_name(name: str) -> bool:
-    """Whether a variable name looks like a credential (``ANTHROPIC_*``, ``*_API_KEY``, ...)."""
+    """Whether a variable name looks like a credential (``ANTHROPIC_*``, ``*_KEY``, ...)."""
     upper = name.upper()
     return upper.startswith(_SECRET_PREFIXES) or upper.endswith(_SECRET_SUFFIXES)
 

@@ -77,7 +77,7 @@ def test_server_errors_are_retryable_but_bad_requests_are_not():
 def test_the_key_is_scrubbed_from_any_message():
     failure = describe_failure(RuntimeError("boom with sk-secret inside"), api_key="sk-secret")
     assert "sk-secret" not in failure.message
-    assert failure.message == "RuntimeError: boom with *** inside"
+    assert failure.message == "RuntimeError: boom with <redacted> inside"
 
 
 def test_misses_and_runner_problems_are_not_retried():

@@ -186,9 +186,14 @@ async def test_unusable_replies_fail_clearly_and_write_nothing(
     assert db.get_test_results_by_task(task["id"]) == []
 
 
-@pytest.mark.parametrize("bad_path", ["../escape.py", "/tmp/abs.py", ".git/config", "a/../../x"])
+@pytest.mark.parametrize(("bad_path", "named"), [
+    ("../escape.py", "path traversal"),
+    ("/tmp/abs.py", "absolute path"),
+    (".git/config", ".git/"),
+    ("a/../../x", "path traversal"),
+])
 async def test_path_attacks_are_rejected_atomically(
-    db, project_id, project, runner, bad_path
+    db, project_id, project, runner, bad_path, named
 ):
     outside = project.parent / "escape.py"
     before = tree(project)
@@ -199,6 +204,8 @@ async def test_path_attacks_are_rejected_atomically(
     result = await backend(db, project_id, project, client, runner).execute_task(task)
 
     assert result["status"] == "failed"
+    assert result["error"].startswith("UnsafePathError: ")
+    assert named in result["error"]
     assert result["files_modified"] == []
     assert tree(project) == before
     assert not outside.exists()

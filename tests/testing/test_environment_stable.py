@@ -16,3 +16,12 @@ def test_colour_forcing_is_dropped_and_the_width_fixed():
 
 def test_a_caller_may_still_choose_a_width():
     assert build_child_env({}, overrides={"COLUMNS": "80"})["COLUMNS"] == "80"
+
+
+def test_passwords_and_access_keys_are_dropped_too():
+    env = build_child_env({"AWS_SECRET_ACCESS_KEY": "x", "PGPASSWORD": "kept-no-underscore",
+                           "DB_PASSWORD": "x", "GOOGLE_APPLICATION_CREDENTIALS": "x",
+                           "SSH_PRIVATE_KEY": "x", "HOME": "/root"})
+    assert set(env) >= {"PGPASSWORD", "HOME"}
+    assert not {"AWS_SECRET_ACCESS_KEY", "DB_PASSWORD", "GOOGLE_APPLICATION_CREDENTIALS",
+                "SSH_PRIVATE_KEY"} & set(env)

@@ -1,0 +1,159 @@
+"""Stops that land at awkward moments: the database must still tell the truth afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import codeframe.agents.lead_agent as lead_module
+from codeframe.agents.backend_worker_agent import BackendWorkerAgent
+from codeframe.agents.lead_agent import LeadAgent
+from codeframe.core.models import TaskStatus
+from codeframe.llm import ScriptedClient
+from codeframe.persistence.database import Database
+from codeframe.testing.fixed_runner import FixedResultRunner
+
+from .test_lead_agent import note_reply
+
+
+class StallingTarget:
+    """A slow broadcast target (like a websocket hub): it stalls on the first matching event."""
+
+    def __init__(self, event_type: str, **fields: Any) -> None:
+        self.event_type, self.fields = event_type, fields
+        self.reached = asyncio.Event()
+        self.messages: list[dict[str, Any]] = []
+
+    async def broadcast(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+        wanted = message["type"] == self.event_type and all(
+            message.get(k) == v for k, v in self.fields.items()
+        )
+        if wanted and not self.reached.is_set():
+            self.reached.set()
+            await asyncio.sleep(30)
+
+
+@pytest.fixture
+def db(tmp_path: Path):
+    database = Database(tmp_path / "races.db")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def project_id(db: Database, tmp_path: Path) -> int:
+    root = tmp_path / "project"
+    root.mkdir()
+    return db.create_project("races", workspace_path=str(root))
+
+
+async def _cancel_when(target: StallingTarget, run: asyncio.Task) -> None:
+    async with asyncio.timeout(10):
+        await target.reached.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+
+
+async def test_a_stop_while_a_task_is_handed_over_leaves_it_cancelled(db, project_id):
+    task_id = db.create_task(project_id, "Slow hand-over")
+    target = StallingTarget("task_assigned")
+    lead = LeadAgent(project_id, db, ws_manager=target, client=ScriptedClient(default=note_reply),
+                     test_runner=FixedResultRunner())
+    await _cancel_when(target, asyncio.create_task(lead.start_multi_agent_execution()))
+    assert db.get_task(task_id)["status"] == TaskStatus.CANCELLED
+
+
+async def test_a_stop_while_a_retry_is_scheduled_keeps_the_retry(db, project_id):
+    task_id = db.create_task(project_id, "Flaky once")
+    client = ScriptedClient([("Flaky", [RuntimeError("connection reset"), note_reply])])
+    target = StallingTarget("agent_status_changed", status="idle")
+    lead = LeadAgent(project_id, db, ws_manager=target, client=client,
+                     test_runner=FixedResultRunner())
+    await _cancel_when(target, asyncio.create_task(lead.start_multi_agent_execution()))
+    assert db.get_task(task_id)["status"] == TaskStatus.PENDING  # not a final "failed"
+
+    again = LeadAgent(project_id, db, client=client, test_runner=FixedResultRunner())
+    summary = await again.start_multi_agent_execution()
+    assert summary["completed"] == 1
+
+
+async def test_a_cancel_during_the_final_report_keeps_the_final_status(db, project_id, tmp_path):
+    task_id = db.create_task(project_id, "Finished work")
+    target = StallingTarget("task_status_changed", status="completed")
+    worker = BackendWorkerAgent(project_id, db, None, project_root=tmp_path / "project",
+                                ws_manager=target, client=ScriptedClient(default=note_reply),
+                                test_runner=FixedResultRunner())
+    await _cancel_when(target, asyncio.create_task(worker.execute_task(db.get_task(task_id))))
+    row = db.get_task(task_id)
+    assert row["status"] == TaskStatus.COMPLETED
+    assert row["completed_at"]
+
+
+async def test_a_failing_ledger_write_never_swallows_a_cancel(db, project_id, tmp_path,
+                                                              monkeypatch):
+    task_id = db.create_task(project_id, "Cancelled mid-call")
+
+    def broken(**_kwargs: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(db, "record_llm_call", broken)
+    worker = BackendWorkerAgent(project_id, db, None, project_root=tmp_path / "project",
+                                client=ScriptedClient(default=note_reply, latency=30),
+                                test_runner=FixedResultRunner())
+    running = asyncio.create_task(worker.execute_task(db.get_task(task_id)))
+    await asyncio.sleep(0.1)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert db.get_task(task_id)["status"] == TaskStatus.CANCELLED
+
+
+async def test_a_heartbeat_that_cannot_write_does_not_lock_the_project(db, project_id,
+                                                                       monkeypatch):
+    db.create_task(project_id, "Fast job")
+    monkeypatch.setattr(lead_module, "_HEARTBEAT_WRITE_S", 0.0)
+
+    def locked(_run_id: int) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(db, "heartbeat_run", locked)
+    client = ScriptedClient(default=note_reply, latency=0.3)  # long enough for a few beats
+    lead = LeadAgent(project_id, db, client=client, test_runner=FixedResultRunner())
+    assert (await lead.start_multi_agent_execution())["completed"] == 1
+    assert all(run["ended_at"] for run in db.get_runs(project_id))
+    db.create_task(project_id, "Next")
+    assert (await lead.start_multi_agent_execution())["completed"] == 2
+
+
+async def test_a_cycle_changes_nothing_and_closes_its_run(db, project_id):
+    ids = db.create_tasks(project_id, [
+        {"title": "A", "task_number": "1", "depends_on": ["2"]},
+        {"title": "B", "task_number": "2", "depends_on": ["1"]},
+    ])
+    db.update_task(ids[0], {"status": "cancelled"})
+    lead = LeadAgent(project_id, db, client=ScriptedClient(default=note_reply),
+                     test_runner=FixedResultRunner())
+    with pytest.raises(ValueError, match="Circular dependencies detected"):
+        await lead.start_multi_agent_execution()
+    assert db.get_task(ids[0])["status"] == TaskStatus.CANCELLED  # no recovery happened
+    assert [bool(r["ended_at"]) for r in db.get_runs(project_id)] == [True]
+
+
+async def test_a_missing_dependency_blocks_its_dependents_too(db, project_id):
+    ids = db.create_tasks(project_id, [
+        {"title": "Orphan", "task_number": "1", "depends_on": []},
+        {"title": "After the orphan", "task_number": "2", "depends_on": ["1"]},
+    ])
+    db.update_task(ids[0], {"depends_on": [999]})
+    lead = LeadAgent(project_id, db, client=ScriptedClient(default=note_reply),
+                     test_runner=FixedResultRunner())
+    summary = await lead.start_multi_agent_execution()
+    assert summary["blocked"] == 2
+    reasons = {b["task_id"]: b["reason"] for b in db.get_blockers(project_id)}
+    assert "#999" in reasons[ids[0]]
+    assert f"#{ids[0]}" in reasons[ids[1]]
