@@ -27,7 +27,6 @@ from codeframe.core.models import (
     GenerationResult,
     TaskStatus,
     TestResult,
-    utc_now,
 )
 from codeframe.errors import (
     ClaudeTimeoutError,
@@ -256,9 +255,7 @@ class WorkerAgent:
         fields: dict[str, Any] = {"status": TaskStatus(status).value}
         if output is not None:
             fields["output"] = output
-        if status == TaskStatus.COMPLETED:
-            fields["completed_at"] = utc_now()
-        self.db.update_task(task_id, fields)
+        self.db.update_task(task_id, fields)  # the database keeps completed_at in step
 
     # -- Claude ----------------------------------------------------------------------
 
@@ -550,10 +547,7 @@ class WorkerAgent:
 
     def _finish(self, task_id: int, status: TaskStatus, output: str, *, error: str | None) -> None:
         """A final status, its output and error in one write."""
-        fields: dict[str, Any] = {"status": status.value, "output": output, "error": error}
-        if status is TaskStatus.COMPLETED:
-            fields["completed_at"] = utc_now()
-        self.db.update_task(task_id, fields)
+        self.db.update_task(task_id, {"status": status.value, "output": output, "error": error})
         self._execution.finished = True
 
     async def _record_cancelled(self, task_id: int) -> None:
