@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from codeframe.persistence.database import Database
 from codeframe.testing.test_runner import TestRunner
 from codeframe.ui.websocket_broadcasts import BroadcastRecorder
 
@@ -71,16 +70,8 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def db(tmp_path: Path):
-    database = Database(tmp_path / "codeframe.db")
-    yield database
-    database.close()
 
 
-@pytest.fixture
-def project_id(db: Database, project: Path) -> int:
-    return db.create_project("calc", "a tiny calculator", workspace_path=str(project))
 
 
 @pytest.fixture

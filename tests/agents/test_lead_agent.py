@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +12,6 @@ from codeframe.agents.lead_agent import LeadAgent
 from codeframe.core.models import TaskStatus, TestResult
 from codeframe.errors import CodeframeError, DependencyCycleError, RunTimeoutError
 from codeframe.llm import ScriptedClient
-from codeframe.persistence.database import Database
 from codeframe.testing.fixed_runner import FixedResultRunner
 from codeframe.ui.websocket_broadcasts import BroadcastRecorder
 
@@ -51,23 +49,10 @@ class CountingClient:
         await self.inner.close()
 
 
-@pytest.fixture
-def db(tmp_path: Path):
-    database = Database(tmp_path / "lead.db")
-    yield database
-    database.close()
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    return root
 
 
-@pytest.fixture
-def project_id(db: Database, project: Path) -> int:
-    return db.create_project("lead", workspace_path=str(project))
 
 
 def lead(db, project_id, client, runner=None, recorder=None, **kw) -> LeadAgent:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +12,6 @@ from codeframe.agents.backend_worker_agent import BackendWorkerAgent
 from codeframe.agents.lead_agent import LeadAgent
 from codeframe.core.models import TaskStatus
 from codeframe.llm import ScriptedClient
-from codeframe.persistence.database import Database
 from codeframe.testing.fixed_runner import FixedResultRunner
 
 from .test_lead_agent import note_reply
@@ -37,18 +35,8 @@ class StallingTarget:
             await asyncio.sleep(30)
 
 
-@pytest.fixture
-def db(tmp_path: Path):
-    database = Database(tmp_path / "races.db")
-    yield database
-    database.close()
 
 
-@pytest.fixture
-def project_id(db: Database, tmp_path: Path) -> int:
-    root = tmp_path / "project"
-    root.mkdir()
-    return db.create_project("races", workspace_path=str(root))
 
 
 async def _cancel_when(target: StallingTarget, run: asyncio.Task) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -49,23 +48,10 @@ def no_change(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {"files": [], "explanation": "nothing to change"}
 
 
-@pytest.fixture
-def db(tmp_path: Path):
-    database = Database(tmp_path / "panel.db")
-    yield database
-    database.close()
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    root.mkdir()
-    return root
 
 
-@pytest.fixture
-def project_id(db: Database, project: Path) -> int:
-    return db.create_project("panel", workspace_path=str(project))
 
 
 async def until(condition: Callable[[], bool]) -> None:
