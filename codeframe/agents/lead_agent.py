@@ -2,8 +2,9 @@
 
 It coordinates and nothing more: the dependency graph, the assignment rules and the pool
 live in their own modules, SQL in the database, prompts and pytest in the workers. Work is
-event-driven — each finished task wakes the loop through a completion queue — so there are
-no polling sleeps and no threads.
+event-driven — each finished task wakes the loop through a completion queue — so nothing
+polls for progress and no thread is started. (A heartbeat does wake every 100 ms: that keeps
+a kernel interrupt landing promptly and marks the run alive; it never looks at tasks.)
 """
 
 from __future__ import annotations
