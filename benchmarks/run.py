@@ -78,6 +78,9 @@ SMOKE = Plan(
 def in_subprocess(name: str, params: dict[str, Any]) -> dict[str, Any]:
     """Run one scenario in a fresh interpreter and return its figures."""
     argv = [sys.executable, "-m", "benchmarks.scenarios", name, json.dumps(params)]
+    # Flush what the previous scenario left in the page cache (thousands of small files and
+    # a database), so its write-back does not land in this scenario's timing.
+    os.sync()
     try:
         done = subprocess.run(
             argv,
