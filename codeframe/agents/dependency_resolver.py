@@ -10,58 +10,15 @@ dependencies, so their dependents stay blocked until the caller decides what to 
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from codeframe.core.models import parse_depends_on
 from codeframe.errors import DependencyCycleError, InvalidInputError
 
 logger = logging.getLogger(__name__)
-
-
-class _Unparsable(ValueError):
-    """A ``depends_on`` value we cannot read; the task is then treated as having none."""
-
-
-def _as_id(value: Any) -> int:
-    # bool is an int subclass, and True is no task id.
-    if isinstance(value, bool):
-        raise _Unparsable(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            raise _Unparsable(value) from None
-    raise _Unparsable(value)
-
-
-def parse_depends_on(value: Any) -> list[int]:
-    """Read ``depends_on`` in any stored form: ids list, ``"[1, 2]"``, ``"1,2"``, empty/None.
-
-    Raises ``ValueError`` for anything else, so the caller decides how loud to be.
-    """
-    if value is None:
-        return []
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return []
-        if text.startswith("["):
-            try:
-                items = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise _Unparsable(value) from exc
-            if not isinstance(items, list):
-                raise _Unparsable(value)
-            return [_as_id(item) for item in items]
-        return [_as_id(part) for part in text.split(",") if part.strip()]
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_as_id(item) for item in value]
-    return [_as_id(value)]
 
 
 def _fields(task: Any) -> Mapping[str, Any]:

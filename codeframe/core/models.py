@@ -102,18 +102,37 @@ class TestResult:
         return self.status in (TestStatus.FAILED, TestStatus.ERROR, TestStatus.TIMEOUT)
 
 
-def _parse_depends_on(value: object) -> list[int]:
-    """Accept a list of ids, JSON text ``"[1, 2]"``, ``"1,2"`` or empty; return ``list[int]``."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, list | tuple | set | frozenset):
-        return [int(v) for v in value]
+def _task_id(value: object) -> int:
+    # bool is an int subclass, and True is no task id.
+    if isinstance(value, bool):
+        raise ValueError(f"not a task id: {value!r}")
     if isinstance(value, int):
-        return [value]
-    text = str(value).strip()
-    if text.startswith("["):
-        return [int(v) for v in json.loads(text)]
-    return [int(part) for part in text.split(",") if part.strip()]
+        return value
+    if isinstance(value, str):
+        return int(value)  # ValueError for anything but digits
+    raise ValueError(f"not a task id: {value!r}")
+
+
+def parse_depends_on(value: object) -> list[int]:
+    """Read ``depends_on`` in any stored form: ids list, ``"[1, 2]"``, ``"1,2"``, empty/None.
+
+    Raises ``ValueError`` for anything else, so each caller decides how loud to be.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return []
+        if text.startswith("["):
+            items = json.loads(text)  # JSONDecodeError is a ValueError
+            if not isinstance(items, list):
+                raise ValueError(f"depends_on is not a list: {value!r}")
+            return [_task_id(item) for item in items]
+        return [_task_id(part) for part in text.split(",") if part.strip()]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_task_id(item) for item in value]
+    return [_task_id(value)]
 
 
 @dataclass(slots=True)
@@ -141,7 +160,7 @@ class Task:
 
     @property
     def dependency_ids(self) -> list[int]:
-        return _parse_depends_on(self.depends_on)
+        return parse_depends_on(self.depends_on)
 
 
 FileAction = Literal["create", "modify", "delete"]
@@ -186,5 +205,6 @@ __all__ = [
     "TestCase",
     "TestResult",
     "TestStatus",
+    "parse_depends_on",
     "utc_now",
 ]

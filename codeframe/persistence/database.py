@@ -34,7 +34,7 @@ from codeframe.core.models import (
     TaskStatus,
     TestCase,
     TestStatus,
-    _parse_depends_on,
+    parse_depends_on,
     utc_now,
 )
 from codeframe.errors import (
@@ -121,7 +121,7 @@ def _title(value: object) -> str:
 def _encode_depends_on(value: object) -> str:
     """Store dependencies as JSON text whatever form they came in (list, JSON, "1,2")."""
     try:
-        ids = _parse_depends_on(value)
+        ids = parse_depends_on(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"depends_on must list task ids, got {value!r}") from exc
     return json.dumps(ids)
@@ -129,7 +129,7 @@ def _encode_depends_on(value: object) -> str:
 
 def _decode_depends_on(text: object) -> list[int]:
     try:
-        return _parse_depends_on(text)
+        return parse_depends_on(text)
     except (TypeError, ValueError):
         logger.warning("ignoring unparsable depends_on %r", text)
         return []
