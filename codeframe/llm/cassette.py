@@ -5,6 +5,12 @@ replaced by ``<root>``, so a cassette recorded in one folder replays in another 
 a copy of the sample project). Model and sampling settings are not part of the key: a
 replay should not break because ``CODEFRAME_MODEL`` differs. Cassettes hold requests and
 responses only — never headers, never the key.
+
+Concurrent runs are not exactly repeatable: a prompt carries related code from the shared
+index and the test summary of a shared tree, and both depend on which tasks happened to
+finish first. ``ReplayClient(match="turn")`` therefore falls back, when no recording has
+the exact key, to the next recording for the same *turn* of the session — same system
+prompt, same task heading, same self-correction attempt.
 """
 
 from __future__ import annotations
@@ -15,17 +21,19 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from anthropic.types import Message
 from pydantic import ValidationError
 
 from codeframe.errors import CodeframeError, ReplayMissError
-from codeframe.llm.scripted import last_user_text
+from codeframe.llm.scripted import last_user_message, last_user_text, system_text
 from codeframe.redaction import redact
 
 logger = logging.getLogger(__name__)
@@ -33,6 +41,10 @@ logger = logging.getLogger(__name__)
 CASSETTE_VERSION = 1
 ROOT_TOKEN = "<root>"
 _KEY_PREFIX = 12
+MatchMode = Literal["exact", "turn"]
+_MATCH_MODES = ("exact", "turn")
+# Worker prompts say which correction they are (codeframe.agents.prompts.correction_prompt).
+_ATTEMPT_LINE = re.compile(r"^Self-correction attempt \d+ of \d+\.$", re.MULTILINE)
 
 
 def _root_text(root: str | os.PathLike[str] | None) -> str | None:
@@ -74,12 +86,42 @@ def _portable(value: Any, root: str | None) -> Any:
     return _replace(data, root, ROOT_TOKEN) if root else data
 
 
+def _sha256_of(payload: Any) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def request_key(system: Any, messages: Any, *, root: str | os.PathLike[str] | None = None) -> str:
     """sha256 of the canonical JSON of ``{system, messages}`` with ``root`` → ``<root>``."""
     root_text = _root_text(root)
-    payload = {"system": _portable(system, root_text), "messages": _portable(messages, root_text)}
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return _sha256_of(
+        {"system": _portable(system, root_text), "messages": _portable(messages, root_text)}
+    )
+
+
+def turn_label(messages: Sequence[Any]) -> str:
+    """``"Task #4: … / Self-correction attempt 1 of 3."``: where a request sits in a session.
+
+    The first line of the last user message (a worker's task heading) plus its attempt line,
+    if it has one; the related code and test output that follow are left out.
+    """
+    text = last_user_message(messages)
+    heading = text.split("\n", 1)[0].strip()
+    attempt = _ATTEMPT_LINE.search(text)
+    return f"{heading} / {attempt.group(0)}" if attempt else heading
+
+
+def request_turn(system: Any, messages: Any, *, root: str | os.PathLike[str] | None = None) -> str:
+    """sha256 of the system prompt, the message count and :func:`turn_label`, root → ``<root>``."""
+    root_text = _root_text(root)
+    portable_messages = _portable(messages, root_text)
+    return _sha256_of(
+        {
+            "system": system_text(_portable(system, root_text)),
+            "messages": len(portable_messages),
+            "turn": turn_label(portable_messages),
+        }
+    )
 
 
 class _Messages:
@@ -170,7 +212,18 @@ class RecordingClient:
                 await result
 
 
-def _load_cassette(path: Path, root: str | None) -> dict[str, deque[Message]]:
+@dataclass(slots=True)
+class _Recording:
+    """One recorded reply, reachable by its exact key and by its turn; served at most once."""
+
+    key: str
+    turn: str | None
+    label: str
+    reply: Message
+    served: bool = False
+
+
+def _load_cassette(path: Path, root: str | None) -> list[_Recording]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -185,7 +238,7 @@ def _load_cassette(path: Path, root: str | None) -> dict[str, deque[Message]]:
     entries = data.get("entries")
     if not isinstance(entries, list):
         raise CodeframeError(f"cassette {path} has no 'entries' list")
-    served: dict[str, deque[Message]] = {}
+    recordings: list[_Recording] = []
     for index, entry in enumerate(entries):
         try:
             key = entry["key"]
@@ -193,58 +246,115 @@ def _load_cassette(path: Path, root: str | None) -> dict[str, deque[Message]]:
             if root:
                 response = _replace(response, ROOT_TOKEN, root)
             message = Message.model_validate(response)
-        except (KeyError, TypeError, ValidationError) as exc:
+            # The stored request is already portable; a hand-written entry may lack it.
+            request = entry.get("request")
+            turn = label = None
+            if isinstance(request, dict):
+                messages = request.get("messages") or []
+                turn = request_turn(request.get("system"), messages)
+                label = turn_label(messages)
+        except (KeyError, TypeError, AttributeError, ValidationError) as exc:
             raise CodeframeError(f"cassette {path}: entry {index} is invalid: {exc}") from exc
-        served.setdefault(key, deque()).append(message)
-    return served
+        recordings.append(_Recording(key, turn, label or "", message))
+    return recordings
+
+
+def _next_unserved(queue: deque[_Recording] | None) -> _Recording | None:
+    while queue:
+        recording = queue.popleft()
+        if not recording.served:
+            return recording
+    return None
 
 
 class ReplayClient:
     """Serves a cassette's replies by request key; no key, no network.
 
     Identical requests are answered in recorded order; one past the recorded ones, or a
-    request never recorded, raises ``ReplayMissError``. The cassette is read when the
-    client is made, so a missing or broken file is reported at once.
+    request never recorded, raises ``ReplayMissError``. With ``match="turn"``, a request
+    whose exact key has no reply left gets the next unserved recording of the same turn
+    (system prompt, task heading, attempt) — what a concurrent run needs, since its prompts
+    depend on which tasks finished first. ``turn_matches`` counts those. The cassette is
+    read when the client is made, so a missing or broken file is reported at once.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        root: str | os.PathLike[str] | None = None,
+        match: MatchMode = "exact",
     ) -> None:
+        if match not in _MATCH_MODES:
+            raise ValueError(f"match must be one of {_MATCH_MODES}, got {match!r}")
         self.path = Path(path)
         self.root = _root_text(root)
-        self._replies = _load_cassette(self.path, self.root)
+        self.match = match
+        self._recordings = _load_cassette(self.path, self.root)
+        self._by_key: dict[str, deque[_Recording]] = {}
+        self._by_turn: dict[str, deque[_Recording]] = {}
+        for recording in self._recordings:
+            self._by_key.setdefault(recording.key, deque()).append(recording)
+            if recording.turn is not None:
+                self._by_turn.setdefault(recording.turn, deque()).append(recording)
         self._served: dict[str, int] = {}
+        self.turn_matches = 0
         self.history: list[dict[str, Any]] = []
         self.messages = _Messages(self._create)
 
     @property
     def remaining(self) -> int:
         """How many recorded replies have not been served yet."""
-        return sum(len(queue) for queue in self._replies.values())
+        return sum(not recording.served for recording in self._recordings)
 
     async def _create(self, **kwargs: Any) -> Message:
-        messages: Sequence[Any] = kwargs.get("messages", [])
-        self.history.append({**kwargs, "messages": list(messages)})
-        key = request_key(kwargs.get("system"), messages, root=self.root)
-        queue = self._replies.get(key)
+        system, messages = kwargs.get("system"), list(kwargs.get("messages") or [])
+        self.history.append({**kwargs, "messages": messages})
+        key = request_key(system, messages, root=self.root)
+        recording = _next_unserved(self._by_key.get(key))
+        if recording is None and self.match == "turn":
+            turn = request_turn(system, messages, root=self.root)
+            recording = _next_unserved(self._by_turn.get(turn))
+            if recording is not None:
+                self.turn_matches += 1
+                logger.info(
+                    "replayed %s by its turn (%s): the prompt differs from the recording",
+                    key[:_KEY_PREFIX],
+                    recording.label,
+                )
         # A real call always yields to the loop; so does a replayed one.
         await asyncio.sleep(0)
-        if not queue:
-            served = self._served.get(key, 0)
-            why = (
-                f"all {served} recorded replies for it were already served"
-                if served
-                else "it was never recorded"
-            )
-            raise ReplayMissError(
-                f"cassette {self.path.name} has no reply for request {key[:_KEY_PREFIX]} "
-                f"({why}); last user message: {last_user_text(messages)!r}"
-            )
-        self._served[key] = self._served.get(key, 0) + 1
-        return queue.popleft()
+        if recording is None:
+            raise self._miss(key, messages)
+        recording.served = True
+        self._served[recording.key] = self._served.get(recording.key, 0) + 1
+        return recording.reply
+
+    def _miss(self, key: str, messages: Sequence[Any]) -> ReplayMissError:
+        served = self._served.get(key, 0)
+        why = (
+            f"all {served} recorded replies for it were already served"
+            if served
+            else "it was never recorded"
+        )
+        if self.match == "turn":
+            why += f", and no recording of its turn {turn_label(messages)!r} is left"
+        return ReplayMissError(
+            f"cassette {self.path.name} has no reply for request {key[:_KEY_PREFIX]} "
+            f"({why}); last user message: {last_user_text(messages)!r}"
+        )
 
     async def close(self) -> None:
         """Nothing to release."""
 
 
-__all__ = ["CASSETTE_VERSION", "ROOT_TOKEN", "RecordingClient", "ReplayClient", "request_key"]
+__all__ = [
+    "CASSETTE_VERSION",
+    "ROOT_TOKEN",
+    "MatchMode",
+    "RecordingClient",
+    "ReplayClient",
+    "request_key",
+    "request_turn",
+    "turn_label",
+]

@@ -66,15 +66,20 @@ def prompt_text(system: Any, messages: Iterable[Any]) -> str:
     return "\n".join(parts)
 
 
-def last_user_text(messages: Sequence[Any], limit: int = _QUOTE_CHARS) -> str:
-    """The start of the last user message, for error messages that must identify a call."""
+def last_user_message(messages: Sequence[Any]) -> str:
+    """The whole text of the last user message (``""`` when there is none)."""
     for message in reversed(messages):
         if block_field(message, "role") == "user":
             parts: list[str] = []
             _content_text(block_field(message, "content", ""), parts)
-            text = " ".join(" ".join(parts).split())
-            return text if len(text) <= limit else text[:limit] + "…"
+            return "\n".join(parts)
     return ""
+
+
+def last_user_text(messages: Sequence[Any], limit: int = _QUOTE_CHARS) -> str:
+    """The start of the last user message, for error messages that must identify a call."""
+    text = " ".join(last_user_message(messages).split())
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _check_reply(reply: Any) -> None:
