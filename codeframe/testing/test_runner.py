@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,11 +32,8 @@ logger = logging.getLogger(__name__)
 PathArg = str | os.PathLike[str]
 
 _REPORT_NAME = "report.xml"
-_READ_CHUNK = 64 * 1024
 # A kill is final, but clean-up after it must not hang a cancelled run.
 _REAP_TIMEOUT = 2.0
-# How soon we notice pytest's exit while a leftover child still holds its output pipe.
-_EXIT_POLL = 0.1
 _HEAD_LINES = 5
 
 _USAGE_ERROR = 4
@@ -122,13 +120,13 @@ class TestRunner:
         try:
             async with scope:
                 try:
-                    proc = await _spawn(argv, self.project_root, env)
+                    transport, pytest = await _spawn(argv, self.project_root, env, output)
                 except OSError as exc:
                     reason = f"cannot start {self.python}: {exc}"
                     return TestResult(
                         status=TestStatus.ERROR.value, output=reason, runner_error=reason
                     )
-                returncode = await _supervise(proc, output)
+                returncode = await _supervise(transport, pytest)
         except TimeoutError:
             if not scope.expired():
                 raise
@@ -203,6 +201,30 @@ class TestRunner:
             return path
 
 
+class _PytestProtocol(asyncio.SubprocessProtocol):
+    """Feeds pytest's output to a tail, and turns its exit and its pipe's close into futures.
+
+    The two are separate events: a test's leftover child can hold the pipe open long after
+    pytest has exited, so waiting for exit must not wait for the pipe too.
+    """
+
+    def __init__(self, output: _OutputTail, loop: asyncio.AbstractEventLoop) -> None:
+        self.output = output
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.output_closed: asyncio.Future[None] = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self.output.feed(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if not self.output_closed.done():
+            self.output_closed.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
 # One spawn per loop at a time: each spawn holds the loop for a moment, and several workers
 # reaching their tests together would otherwise add those moments up in one loop turn.
 _spawn_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -210,69 +232,63 @@ _spawn_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
 )
 
 
-async def _spawn(argv: list[str], cwd: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
+async def _spawn(
+    argv: list[str], cwd: Path, env: dict[str, str], output: _OutputTail
+) -> tuple[asyncio.SubprocessTransport, _PytestProtocol]:
     """Start pytest as the leader of a new process group (its pgid is its pid)."""
     loop = asyncio.get_running_loop()
     lock = _spawn_locks.setdefault(loop, asyncio.Lock())
     async with lock:
-        proc = await asyncio.create_subprocess_exec(
+        transport, protocol = await loop.subprocess_exec(
+            lambda: _PytestProtocol(output, loop),
             *argv,
             cwd=cwd,
             env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:
             await asyncio.sleep(0)  # let the loop serve others before the next spawn
         except asyncio.CancelledError:
-            _kill_group(proc.pid)  # nobody will supervise it now
+            # Nobody will supervise it now.
+            _kill_group(transport.get_pid())
+            transport.close()
             raise
-    return proc
+    return transport, protocol
 
 
-async def _supervise(proc: asyncio.subprocess.Process, output: _OutputTail) -> int:
-    """Collect output until pytest exits; on any exit path its whole group is killed and reaped.
-
-    ``proc.wait()`` alone would also wait for the output pipe to close, which never
-    happens while a test's leftover child holds it, so exit is also polled.
-    """
-    reader = asyncio.create_task(_drain(proc.stdout, output))
+async def _supervise(transport: asyncio.SubprocessTransport, pytest: _PytestProtocol) -> int:
+    """Wait for pytest's exit; on any exit path its whole group is killed and reaped."""
     try:
-        while proc.returncode is None and not reader.done():
-            await asyncio.wait({reader}, timeout=_EXIT_POLL)
-        if proc.returncode is None:
-            return await proc.wait()
-        return proc.returncode
+        await pytest.exited
+        returncode = transport.get_returncode()
+        assert returncode is not None, "process_exited comes with a return code"
+        return returncode
     finally:
         # Killed here rather than in the shielded task, so a second interrupt cannot skip it.
-        _kill_group(proc.pid)
+        _kill_group(transport.get_pid())
         # Shielded so a cancellation (or the timeout) cannot stop the reaping halfway.
-        await asyncio.shield(_reap(proc, reader))
+        await asyncio.shield(_reap(transport, pytest))
 
 
-async def _drain(stream: asyncio.StreamReader | None, output: _OutputTail) -> None:
-    if stream is None:
-        return
-    while chunk := await stream.read(_READ_CHUNK):
-        output.feed(chunk)
-
-
-async def _reap(proc: asyncio.subprocess.Process, reader: asyncio.Task[None]) -> None:
-    """Read the output to its end and collect pytest's exit, within a bound."""
+async def _reap(transport: asyncio.SubprocessTransport, pytest: _PytestProtocol) -> None:
+    """Take the output to its end and pytest's exit, within a bound; then release the pipe."""
     try:
         async with asyncio.timeout(_REAP_TIMEOUT):
-            await reader
-            await proc.wait()
+            await pytest.exited
+            await pytest.output_closed
     except TimeoutError:
         # Only a process that left our group (setsid) can still hold the pipe.
         logger.warning(
             "pytest (pid %d) was killed but its output pipe is still open after %.0f s; "
             "a process outside its group holds it",
-            proc.pid,
+            transport.get_pid(),
             _REAP_TIMEOUT,
         )
+    finally:
+        transport.close()
 
 
 def _kill_group(pgid: int) -> None:

@@ -414,7 +414,7 @@ async def test_missing_root_is_an_error_result_without_a_subprocess(
     async def no_spawn(*args: object, **kwargs: object) -> None:
         raise AssertionError("no subprocess may start for a missing root")
 
-    monkeypatch.setattr(asyncio, "create_subprocess_exec", no_spawn)
+    monkeypatch.setattr(asyncio.get_running_loop(), "subprocess_exec", no_spawn)
     missing = tmp_path / "not-there"
 
     result = await runner(missing).run_tests()
