@@ -117,19 +117,31 @@ class TestRunner:
         output = _OutputTail(self.output_limit)
         logger.debug("running %s in %s", shlex.join(argv), self.project_root)
         scope = asyncio.timeout(self.timeout)
+        spawned: tuple[asyncio.SubprocessTransport, _PytestProtocol] | None = None
+        timed_out = False
         try:
             async with scope:
                 try:
-                    transport, pytest = await _spawn(argv, self.project_root, env, output)
+                    spawned = await _spawn(argv, self.project_root, env, output)
                 except OSError as exc:
                     reason = f"cannot start {self.python}: {exc}"
                     return TestResult(
                         status=TestStatus.ERROR.value, output=reason, runner_error=reason
                     )
-                returncode = await _supervise(transport, pytest)
+                # Shielded: a timeout or cancel must not cancel the protocol's own future.
+                await asyncio.shield(spawned[1].exited)
         except TimeoutError:
             if not scope.expired():
                 raise
+            # Judged before the kill: a pytest that had just exited finished in time.
+            timed_out = spawned is None or not spawned[1].exited.done()
+        finally:
+            if spawned is not None:
+                # Outside the timeout: a run that ended in time is not a timeout because
+                # its clean-up (killing what its tests left behind) took a moment.
+                await _stop(*spawned)
+        returncode = None if spawned is None else spawned[0].get_returncode()
+        if timed_out or returncode is None:
             return self._timed_out(output.getvalue())
         logger.debug("pytest exited with code %d", returncode)
         return self._interpret(returncode, report, output.getvalue())
@@ -252,43 +264,37 @@ async def _spawn(
         try:
             await asyncio.sleep(0)  # let the loop serve others before the next spawn
         except asyncio.CancelledError:
-            # Nobody will supervise it now.
-            _kill_group(transport.get_pid())
-            transport.close()
+            await _stop(transport, protocol)  # nobody else will
             raise
     return transport, protocol
 
 
-async def _supervise(transport: asyncio.SubprocessTransport, pytest: _PytestProtocol) -> int:
-    """Wait for pytest's exit; on any exit path its whole group is killed and reaped."""
-    try:
-        await pytest.exited
-        returncode = transport.get_returncode()
-        assert returncode is not None, "process_exited comes with a return code"
-        return returncode
-    finally:
-        # Killed here rather than in the shielded task, so a second interrupt cannot skip it.
-        _kill_group(transport.get_pid())
-        # Shielded so a cancellation (or the timeout) cannot stop the reaping halfway.
-        await asyncio.shield(_reap(transport, pytest))
+async def _stop(transport: asyncio.SubprocessTransport, pytest: _PytestProtocol) -> None:
+    """Kill pytest's whole group (whatever its tests left running) and reap it, within a bound.
+
+    The kill comes first, outside the shield, so a second interrupt cannot skip it; the
+    reaping is shielded so a cancellation cannot stop it halfway.
+    """
+    _kill_group(transport.get_pid())
+    await asyncio.shield(_reap(transport, pytest))
 
 
 async def _reap(transport: asyncio.SubprocessTransport, pytest: _PytestProtocol) -> None:
-    """Take the output to its end and pytest's exit, within a bound; then release the pipe."""
-    try:
-        async with asyncio.timeout(_REAP_TIMEOUT):
-            await pytest.exited
-            await pytest.output_closed
-    except TimeoutError:
+    """Wait for pytest's exit and the end of its output; then release the pipe."""
+    # asyncio.wait leaves the futures alone when it times out.
+    _, pending = await asyncio.wait({pytest.exited, pytest.output_closed}, timeout=_REAP_TIMEOUT)
+    if pytest.exited in pending:
+        pid = transport.get_pid()
+        logger.warning("pytest (pid %d) has not exited %.0f s after SIGKILL", pid, _REAP_TIMEOUT)
+    elif pending:
         # Only a process that left our group (setsid) can still hold the pipe.
         logger.warning(
-            "pytest (pid %d) was killed but its output pipe is still open after %.0f s; "
+            "pytest (pid %d) has exited but its output pipe is still open after %.0f s: "
             "a process outside its group holds it",
             transport.get_pid(),
             _REAP_TIMEOUT,
         )
-    finally:
-        transport.close()
+    transport.close()
 
 
 def _kill_group(pgid: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -333,6 +334,53 @@ async def test_child_left_behind_after_a_normal_exit_is_killed(tmp_path: Path) -
 
     assert result.status == "passed"
     assert await is_gone(int(pid_file.read_text()))
+
+
+async def test_a_cancel_at_any_early_moment_reaps_pytest_cleanly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Cancelled while spawning, just after, or while waiting: each time pytest is killed and
+    # reaped through asyncio's own watcher, which then has nothing odd to report.
+    root = make_project(tmp_path / "project", {"test_a.py": PASSING})
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        for turns in range(1, 16):
+            task = asyncio.create_task(runner(root).run_tests())
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+
+
+ESCAPES_HOLDING_STDOUT = """
+import os, subprocess
+from pathlib import Path
+
+def test_leaves_a_child_outside_its_group():
+    child = subprocess.Popen(["setsid", "sleep", "60"])  # inherits stdout: our pipe (-s)
+    Path(os.environ["PID_FILE"]).write_text(str(child.pid))
+"""
+
+
+async def test_a_run_that_ended_in_time_is_not_a_timeout_while_its_clean_up_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pytest passes at once; a child that left its process group keeps the output pipe open,
+    # so the clean-up waits out its bound, which is longer than the run's timeout.
+    monkeypatch.setattr("codeframe.testing.test_runner._REAP_TIMEOUT", 4.0)
+    root = make_project(tmp_path / "project", {"tests/test_escape.py": ESCAPES_HOLDING_STDOUT})
+    pid_file = tmp_path / "pid"
+    run = runner(root, timeout=3, extra_args=["-s"], env={"PID_FILE": str(pid_file)})
+    try:
+        result = await run.run_tests()
+    finally:
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+    assert result.status == "passed", result.output
+    assert result.passed == 1
 
 
 async def test_secrets_are_hidden_from_tests(
