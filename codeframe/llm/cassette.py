@@ -23,7 +23,7 @@ import logging
 import os
 import re
 import tempfile
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,7 @@ from anthropic.types import Message
 from pydantic import ValidationError
 
 from codeframe.errors import CodeframeError, ReplayMissError
-from codeframe.llm.scripted import last_user_message, last_user_text, system_text
+from codeframe.llm.scripted import last_user_text, system_text, user_texts
 from codeframe.redaction import redact
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ _KEY_PREFIX = 12
 MatchMode = Literal["exact", "turn"]
 _MATCH_MODES = ("exact", "turn")
 # Worker prompts say which correction they are (codeframe.agents.prompts.correction_prompt).
-_ATTEMPT_LINE = re.compile(r"^Self-correction attempt \d+ of \d+\.$", re.MULTILINE)
+_ATTEMPT_LINE = re.compile(r"Self-correction attempt \d+ of \d+\.")
 
 
 def _root_text(root: str | os.PathLike[str] | None) -> str | None:
@@ -102,24 +102,36 @@ def request_key(system: Any, messages: Any, *, root: str | os.PathLike[str] | No
 def turn_label(messages: Sequence[Any]) -> str:
     """``"Task #4: … / Self-correction attempt 1 of 3."``: where a request sits in a session.
 
-    The first line of the last user message (a worker's task heading) plus its attempt line,
-    if it has one; the related code and test output that follow are left out.
+    The first line of the first user message (a worker's task heading), plus the attempt
+    line when it is the next line with text, as in a correction prompt. Related code and
+    test output come later and are left out; ``""`` when the message has no text.
     """
-    text = last_user_message(messages)
-    heading = text.split("\n", 1)[0].strip()
-    attempt = _ATTEMPT_LINE.search(text)
-    return f"{heading} / {attempt.group(0)}" if attempt else heading
+    texts = user_texts(messages)
+    lines = [line.strip() for line in texts[0].splitlines() if line.strip()] if texts else []
+    if not lines:
+        return ""
+    if len(lines) > 1 and _ATTEMPT_LINE.fullmatch(lines[1]):
+        return f"{lines[0]} / {lines[1]}"
+    return lines[0]
 
 
-def request_turn(system: Any, messages: Any, *, root: str | os.PathLike[str] | None = None) -> str:
-    """sha256 of the system prompt, the message count and :func:`turn_label`, root → ``<root>``."""
+def request_turn(
+    system: Any, messages: Any, *, root: str | os.PathLike[str] | None = None
+) -> str | None:
+    """sha256 of the system prompt, the message count and :func:`turn_label`, root → ``<root>``.
+
+    ``None`` for a request with no heading to go by: it can only be matched exactly.
+    """
     root_text = _root_text(root)
-    portable_messages = _portable(messages, root_text)
+    portable_messages = _portable(messages or [], root_text)
+    label = turn_label(portable_messages)
+    if not label:
+        return None
     return _sha256_of(
         {
             "system": system_text(_portable(system, root_text)),
             "messages": len(portable_messages),
-            "turn": turn_label(portable_messages),
+            "turn": label,
         }
     )
 
@@ -223,7 +235,7 @@ class _Recording:
     served: bool = False
 
 
-def _load_cassette(path: Path, root: str | None) -> list[_Recording]:
+def _load_cassette(path: Path, root: str | None, *, turns: bool) -> list[_Recording]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -249,7 +261,7 @@ def _load_cassette(path: Path, root: str | None) -> list[_Recording]:
             # The stored request is already portable; a hand-written entry may lack it.
             request = entry.get("request")
             turn = label = None
-            if isinstance(request, dict):
+            if turns and isinstance(request, dict):
                 messages = request.get("messages") or []
                 turn = request_turn(request.get("system"), messages)
                 label = turn_label(messages)
@@ -290,14 +302,14 @@ class ReplayClient:
         self.path = Path(path)
         self.root = _root_text(root)
         self.match = match
-        self._recordings = _load_cassette(self.path, self.root)
+        self._recordings = _load_cassette(self.path, self.root, turns=match == "turn")
         self._by_key: dict[str, deque[_Recording]] = {}
         self._by_turn: dict[str, deque[_Recording]] = {}
         for recording in self._recordings:
             self._by_key.setdefault(recording.key, deque()).append(recording)
             if recording.turn is not None:
                 self._by_turn.setdefault(recording.turn, deque()).append(recording)
-        self._served: dict[str, int] = {}
+        self._recorded = Counter(recording.key for recording in self._recordings)
         self.turn_matches = 0
         self.history: list[dict[str, Any]] = []
         self.messages = _Messages(self._create)
@@ -310,11 +322,15 @@ class ReplayClient:
     async def _create(self, **kwargs: Any) -> Message:
         system, messages = kwargs.get("system"), list(kwargs.get("messages") or [])
         self.history.append({**kwargs, "messages": messages})
+        # A real call always yields to the loop; so does a replayed one. It yields before the
+        # lookup, so a call cancelled here takes no recording with it.
+        await asyncio.sleep(0)
         key = request_key(system, messages, root=self.root)
         recording = _next_unserved(self._by_key.get(key))
+        turn = None
         if recording is None and self.match == "turn":
             turn = request_turn(system, messages, root=self.root)
-            recording = _next_unserved(self._by_turn.get(turn))
+            recording = _next_unserved(self._by_turn.get(turn)) if turn else None
             if recording is not None:
                 self.turn_matches += 1
                 logger.info(
@@ -322,23 +338,26 @@ class ReplayClient:
                     key[:_KEY_PREFIX],
                     recording.label,
                 )
-        # A real call always yields to the loop; so does a replayed one.
-        await asyncio.sleep(0)
         if recording is None:
-            raise self._miss(key, messages)
+            raise self._miss(key, turn, messages)
         recording.served = True
-        self._served[recording.key] = self._served.get(recording.key, 0) + 1
         return recording.reply
 
-    def _miss(self, key: str, messages: Sequence[Any]) -> ReplayMissError:
-        served = self._served.get(key, 0)
+    def _miss(self, key: str, turn: str | None, messages: Sequence[Any]) -> ReplayMissError:
+        recorded = self._recorded[key]
         why = (
-            f"all {served} recorded replies for it were already served"
-            if served
+            f"all {recorded} recorded replies for it were already served"
+            if recorded
             else "it was never recorded"
         )
         if self.match == "turn":
-            why += f", and no recording of its turn {turn_label(messages)!r} is left"
+            label = turn_label(messages)
+            if turn is None:
+                why += ", and it has no task heading to match by turn"
+            elif turn in self._by_turn:
+                why += f", and every recording of its turn {label!r} was already served"
+            else:
+                why += f", and its turn {label!r} was never recorded either"
         return ReplayMissError(
             f"cassette {self.path.name} has no reply for request {key[:_KEY_PREFIX]} "
             f"({why}); last user message: {last_user_text(messages)!r}"

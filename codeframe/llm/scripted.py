@@ -66,19 +66,21 @@ def prompt_text(system: Any, messages: Iterable[Any]) -> str:
     return "\n".join(parts)
 
 
-def last_user_message(messages: Sequence[Any]) -> str:
-    """The whole text of the last user message (``""`` when there is none)."""
-    for message in reversed(messages):
+def user_texts(messages: Iterable[Any]) -> list[str]:
+    """The whole text of each user message, in order."""
+    texts = []
+    for message in messages:
         if block_field(message, "role") == "user":
             parts: list[str] = []
             _content_text(block_field(message, "content", ""), parts)
-            return "\n".join(parts)
-    return ""
+            texts.append("\n".join(parts))
+    return texts
 
 
 def last_user_text(messages: Sequence[Any], limit: int = _QUOTE_CHARS) -> str:
     """The start of the last user message, for error messages that must identify a call."""
-    text = " ".join(last_user_message(messages).split())
+    texts = user_texts(messages)
+    text = " ".join(texts[-1].split()) if texts else ""
     return text if len(text) <= limit else text[:limit] + "…"
 
 

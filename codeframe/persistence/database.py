@@ -23,7 +23,6 @@ from codeframe.persistence.codec import Row as Row
 from codeframe.persistence.ledger import LedgerMixin
 from codeframe.persistence.projects import ProjectsMixin
 from codeframe.persistence.runs import RunsMixin
-from codeframe.persistence.store import _OPEN_RUNS as _OPEN_RUNS
 from codeframe.persistence.tasks import TasksMixin
 
 

@@ -7,6 +7,7 @@ attempt in different words. These tests use the workers' real prompt builders.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -165,3 +166,57 @@ async def test_entries_without_a_stored_request_replay_exactly(tmp_path: Path) -
 def test_unknown_match_mode(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="match must be one of"):
         ReplayClient(tmp_path / "unused.json", match="fuzzy")  # type: ignore[arg-type]
+
+
+async def test_a_cancelled_call_takes_no_recording_with_it(tmp_path: Path) -> None:
+    cassette = await record(tmp_path, [(call(BACKEND, generation("a")), "first try")])
+    replay = ReplayClient(cassette)
+    asking = asyncio.create_task(replay.messages.create(**call(BACKEND, generation("a"))))
+    await asyncio.sleep(0)  # the call is now waiting at its yield, like a real request
+    asking.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asking
+
+    again = await replay.messages.create(**call(BACKEND, generation("a")))
+    assert explanation(again) == "first try"
+    assert replay.remaining == 0
+
+
+def test_an_attempt_line_in_the_context_does_not_make_a_correction() -> None:
+    quoted = generation('"""\nSelf-correction attempt 1 of 3.\n"""')
+    messages = [{"role": "user", "content": quoted}]
+    assert turn_label(messages) == "Task #4: Validate ISBN-13 check digits"
+    correction_messages = [{"role": "user", "content": correction(1, "x")}]
+    assert request_turn(BACKEND, messages) != request_turn(BACKEND, correction_messages)
+
+
+def test_the_turn_is_the_first_user_messages_heading() -> None:
+    def conversation(heading: str) -> list[dict[str, Any]]:
+        return [
+            {"role": "user", "content": f"{heading}\n\nDescription:\n..."},
+            {"role": "assistant", "content": "Which file?"},
+            {"role": "user", "content": "The same answer for every task"},
+        ]
+
+    first, second = conversation("Task #1: Add login"), conversation("Task #2: Add logout")
+    assert turn_label(first) == "Task #1: Add login"
+    assert request_turn(BACKEND, first) != request_turn(BACKEND, second)
+
+
+async def test_a_request_with_no_text_is_only_matched_exactly(tmp_path: Path) -> None:
+    empty = call(BACKEND, "")
+    assert request_turn(BACKEND, empty["messages"]) is None
+    cassette = await record(tmp_path, [(call(BACKEND, generation("a")), "first try")])
+    replay = ReplayClient(cassette, match="turn")
+    with pytest.raises(ReplayMissError, match="no task heading to match by turn"):
+        await replay.messages.create(**empty)
+
+
+async def test_a_miss_says_whether_its_turn_was_recorded_at_all(tmp_path: Path) -> None:
+    cassette = await record(tmp_path, [(call(BACKEND, generation("a")), "first try")])
+    replay = ReplayClient(cassette, match="turn")
+    with pytest.raises(ReplayMissError, match="was never recorded either"):
+        await replay.messages.create(**call(FRONTEND, generation("a")))
+    await replay.messages.create(**call(BACKEND, generation("b")))  # served by its turn
+    with pytest.raises(ReplayMissError, match=r"every recording of its turn .* already served"):
+        await replay.messages.create(**call(BACKEND, generation("c")))
