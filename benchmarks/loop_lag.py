@@ -1,7 +1,7 @@
 """Event-loop lag: how late a coroutine that only sleeps wakes up while work runs around it.
 
 Anything that holds the loop — a blocking call, a long stretch of CPU, a thread holding the
-GIL — shows up as a late wake-up. SPEC §6 bounds the worst one at 20 ms while workers run
+GIL — shows up as a late wake-up. The target bounds the worst one at 20 ms while workers run
 real pytest subprocesses.
 """
 

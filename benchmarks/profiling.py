@@ -1,6 +1,6 @@
 """Where a task's CPU goes: cProfile figures divided by the number of tasks.
 
-Used when the efficiency target is missed (SPEC §6: the per-task cost c is paid serially
+Used when the efficiency target is missed (the per-task cost c is paid serially
 on one loop), so the report can name the costs to cut. cProfile slows Python code down,
 so the figures are for ranking; the unprofiled CPU per task is reported beside them.
 """

@@ -12,7 +12,7 @@ from typing import Any
 
 Figures = Mapping[str, Any]
 
-# SPEC §6 targets.
+# The performance targets codeframe holds itself to.
 EFFICIENCY_TARGET = 0.90
 OVERHEAD_TARGET_S = 0.001
 MEMORY_TARGET_BYTES = 100 * 1024
@@ -155,7 +155,7 @@ def _method(results: Mapping[str, Any]) -> str:
   its own interpreter (`python -m benchmarks.scenarios <name> <json>`), so peak RSS
   (`ru_maxrss`) belongs to that scenario and no run warms another. Timed figures are the
   median of {repeats} runs with (min–max); memory figures come from one run each.
-- **Workload** (SPEC §6): N pending tasks in a fresh project and SQLite database under the
+- **Workload**: N pending tasks in a fresh project and SQLite database under the
   temp folder above; `LeadAgent(max_agents=C)` runs them with
   `start_multi_agent_execution(max_concurrent=C)`. The client is `ScriptedClient` with a fixed
   `latency`; each reply creates one small file (`notes/task_<id>.txt`); tests are off

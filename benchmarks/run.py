@@ -1,4 +1,4 @@
-"""``make bench``: every performance figure of SPEC §6, measured in one run on this machine.
+"""``make bench``: every performance target's figure, measured in one run on this machine.
 
 Runs each scenario in a fresh interpreter (timed ones three times, the two designs
 alternating so drifting load hits both alike), prints the table and writes
@@ -49,7 +49,7 @@ Executor = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Plan:
-    """Sizes of every scenario; the defaults are SPEC §6's."""
+    """Sizes of every scenario; the defaults are the targets' own sizes."""
 
     n_eff: int = 500
     c_eff: int = 50

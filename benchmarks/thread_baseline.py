@@ -1,4 +1,4 @@
-"""The design codeframe replaced, rebuilt only to be measured beside it (SPEC §6).
+"""The design codeframe replaced, rebuilt only to be measured beside it.
 
 The seed ran synchronous workers in a thread pool (``loop.run_in_executor``): a blocking
 Claude call, blocking pytest, and broadcasts pushed back to the event loop through

@@ -1,7 +1,7 @@
 """The benchmark workload: a throw-away project, its database, N one-file tasks, RSS readings.
 
 Both designs (codeframe's asyncio workers and the thread-pool baseline) run exactly this, so
-their figures compare like with like. SPEC §6: every task writes one small file and tests
+their figures compare like with like. Every task writes one small file and tests
 are off unless a scenario asks for a real pytest project.
 """
 
@@ -77,7 +77,7 @@ def workspace(
 
 
 def ideal_wall(n_tasks: int, concurrency: int, latency: float) -> float:
-    """⌈N/C⌉·L: the wall time if orchestration cost nothing (SPEC §6)."""
+    """⌈N/C⌉·L: the wall time if orchestration cost nothing."""
     return math.ceil(n_tasks / concurrency) * latency
 
 
