@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench lab clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ test: lint
 
 bench: $(STAMP)
 	env -u ANTHROPIC_API_KEY $(BIN)/python -m benchmarks.run
+
+# JupyterLab on the notebooks; an extra, since the demo and the tests do not need it.
+# More options through LAB_ARGS, e.g. make lab LAB_ARGS="--no-browser --port 8890".
+lab: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,lab]'
+	cd notebooks && ../$(BIN)/jupyter lab $(LAB_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist codeframe-demo
