@@ -288,9 +288,13 @@ def _status_css(value: object) -> str:
 
 
 def style_status(frame: pd.DataFrame) -> Any:
-    """A ``Styler`` that colours the frame's status cells (needs jinja2, as pandas does)."""
+    """A ``Styler`` that colours the frame's status cells (needs jinja2, as pandas does).
+
+    Cells are HTML-escaped: titles, errors and blocker reasons come from the model, and a
+    ``Styler``, unlike a plain frame, renders them raw unless told otherwise.
+    """
     subset = [name for name in STATUS_COLUMNS if name in frame.columns]
-    return frame.style.map(_status_css, subset=subset)
+    return frame.style.format(escape="html").map(_status_css, subset=subset)
 
 
 __all__ = [

@@ -264,3 +264,12 @@ def test_style_status_colours_only_status_cells(db, ids):
     status, last_test = tasks.columns.get_loc("status"), tasks.columns.get_loc("last_test_status")
     # completed + its passed last run, blocked; pending cells stay plain.
     assert coloured == {(0, status), (0, last_test), (1, status)}
+
+
+def test_style_status_escapes_what_the_model_wrote(db, ids):
+    pytest.importorskip("jinja2")
+    payload = "<img src=x onerror=alert(document.domain)>"
+    db.create_task(ids["other"], payload)
+    html = frames.style_status(frames.tasks_frame(db, ids["other"])).to_html()
+    assert payload not in html
+    assert "&lt;img src=x onerror=alert(document.domain)&gt;" in html
