@@ -40,8 +40,8 @@ from codeframe.llm import (
     CHANGES_TOOL,
     DEFAULT_MAX_TOKENS,
     default_model,
-    message_text,
     parse_changes,
+    reply_record,
     tool_choice_for_changes,
     usage_tokens,
 )
@@ -317,13 +317,14 @@ class WorkerAgent:
             attempt=attempt,
             model=self.model,
             request={"system": system, "messages": messages},
-            reply_text=message_text(message) if message is not None else None,
+            reply_text=reply_record(message) if message is not None else None,
             stop_reason=getattr(message, "stop_reason", None),
             input_tokens=tokens_in,
             output_tokens=tokens_out,
             latency_s=time.monotonic() - started,
             error=None if error is None else describe_failure(error, api_key=self.api_key).message,
             count_tokens=True,
+            secrets=(self.api_key,),
         )
 
     # -- tests -----------------------------------------------------------------------

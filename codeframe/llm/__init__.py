@@ -18,6 +18,7 @@ from codeframe.llm.messages import (
     make_text_message,
     make_tool_message,
     message_text,
+    reply_record,
 )
 from codeframe.llm.parsing import (
     CHANGES_TOOL,
@@ -47,6 +48,7 @@ __all__ = [
     "message_text",
     "parse_changes",
     "parse_changes_text",
+    "reply_record",
     "request_key",
     "tool_choice_for_changes",
     "usage_tokens",

@@ -7,6 +7,7 @@ accounting, cassettes) sees exactly what a live call would give it.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -104,6 +105,22 @@ def message_text(message: Any) -> str:
     )
 
 
+def reply_record(message: Any) -> str:
+    """The whole reply as text for the call ledger: its text, then each tool call as JSON.
+
+    ``message_text`` alone would store nothing for a forced tool call, which is how workers
+    ask for their changes.
+    """
+    text = message_text(message)
+    parts = [text] if text else []
+    content = block_field(message, "content", None) or ()
+    for block in () if isinstance(content, str) else content:
+        if block_field(block, "type") == "tool_use":
+            call = {"tool": block_field(block, "name"), "input": block_field(block, "input")}
+            parts.append(json.dumps(call, ensure_ascii=False, default=str))
+    return "\n".join(parts)
+
+
 __all__ = [
     "OFFLINE_MODEL",
     "ClaudeClient",
@@ -112,4 +129,5 @@ __all__ = [
     "make_text_message",
     "make_tool_message",
     "message_text",
+    "reply_record",
 ]

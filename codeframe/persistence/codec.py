@@ -12,7 +12,7 @@ import logging
 import operator
 import re
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from codeframe.core.models import (
@@ -183,12 +183,12 @@ def _case_values(case: TestCase | Mapping[str, Any]) -> tuple[str, str, str, flo
     return str(node_id), outcome, str(message), float(duration)
 
 
-def _scrub_request(request: object) -> str:
+def _scrub_request(request: object, secrets: Iterable[str | None] = ()) -> str:
     """The request as JSON without header or credential keys, and no key value anywhere."""
     if not isinstance(request, Mapping):
         raise InvalidInputError(f"request must be a dict, got {type(request).__name__}")
     clean = {k: v for k, v in request.items() if not _SECRET_KEY.search(str(k))}
-    return redact(json.dumps(clean, ensure_ascii=False, default=str))
+    return redact(json.dumps(clean, ensure_ascii=False, default=str), secrets)
 
 
 _Encoder = Callable[[Any], object]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from codeframe.core.models import utc_now
@@ -21,6 +21,7 @@ from codeframe.persistence.codec import (
     _to_json,
 )
 from codeframe.persistence.store import _OPEN_RUNS, Store
+from codeframe.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +67,11 @@ class RunsMixin(Store):
         latency_s: float,
         error: str | None = None,
         count_tokens: bool = False,
+        secrets: Iterable[str | None] = (),
     ) -> int:
         """Record one Claude call. ``request`` ({system, messages, ...}) is stored as JSON
-        without header or credential keys, and any API key value in it is redacted.
+        without header or credential keys; any API key value — from the environment, or in
+        ``secrets`` (e.g. a key passed in code) — is redacted from it, the reply and the error.
 
         With ``count_tokens`` the call's tokens are added to the task's ``actual_tokens`` in
         the same transaction (one commit per call keeps a worker's orchestration cheap).
@@ -78,13 +81,13 @@ class RunsMixin(Store):
             agent_id,
             _int_in(attempt, 0, None, "attempt"),
             model,
-            _scrub_request(request),
-            reply_text,
+            _scrub_request(request, secrets),
+            None if reply_text is None else redact(reply_text, secrets),
             stop_reason,
             _int_in(input_tokens or 0, 0, None, "input_tokens"),
             _int_in(output_tokens or 0, 0, None, "output_tokens"),
             float(latency_s or 0.0),
-            error,
+            None if error is None else redact(error, secrets),
             utc_now(),
         )
         with self._write(("task", "tasks", task_id)) as conn:

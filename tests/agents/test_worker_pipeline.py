@@ -483,3 +483,19 @@ async def test_context_comes_from_the_index_and_issue(db, project_id, project):
     prompt = generation_prompt(context)
     assert "Parent issue 1.0: Maths" in prompt
     assert "def circle_area(r)" in prompt
+
+
+async def test_a_key_passed_in_code_never_reaches_the_call_ledger(db, project_id, project, runner):
+    key = "sk-ant-in-code-0123456789abcdef"
+    # A reply that quotes the key, e.g. a model echoing a prompt that contained it.
+    reply = changes(("x.py", "create", "x = 1\n"), explanation=f"configured {key}")
+    client = ScriptedClient([("Any change", reply)])
+    worker = backend(db, project_id, project, client, runner, api_key=key)
+    task = new_task(db, project_id, "Any change")
+    task["description"] = f"use the key {key}"
+
+    await worker.execute_task(task)
+
+    (call,) = db.get_llm_calls(task_id=task["id"])
+    assert key not in repr(call)
+    assert "<redacted>" in call["reply_text"]

@@ -520,6 +520,27 @@ def test_llm_call_never_stores_headers_or_keys(
     assert "<redacted>" in decoded["messages"][0]["content"]
 
 
+def test_llm_call_redacts_keys_in_reply_error_and_explicit_secrets(
+    db: Database, project_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from_env, in_code = "sk-ant-env-0123456789abcdef", "sk-ant-code-fedcba9876543210"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", from_env)
+    task_id = db.create_task(project_id, "t")
+    call_id = _call(
+        db,
+        task_id,
+        request={"system": "s", "messages": [{"role": "user", "content": f"use {in_code}"}]},
+        reply_text=f"the key is {from_env}",
+        error=f"rejected {in_code}",
+        secrets=(in_code,),
+    )
+    assert db.conn is not None
+    row = db.conn.execute("SELECT * FROM llm_calls WHERE id = ?", (call_id,)).fetchone()
+    stored = " ".join(str(value) for value in tuple(row))
+    assert from_env not in stored and in_code not in stored
+    assert stored.count("<redacted>") == 3
+
+
 # --- threads (the replaced design is benchmarked against the same object) -----------------------
 
 
