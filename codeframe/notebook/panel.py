@@ -15,6 +15,7 @@ import inspect
 import logging
 import math
 import time
+import traceback
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ import ipywidgets as widgets
 from codeframe.errors import CodeframeError
 from codeframe.notebook import html as views
 from codeframe.notebook.state import Clock, Mode, PanelState
+from codeframe.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,22 @@ def _summary_line(result: object) -> str:
             f"in {views.format_elapsed(seconds)}"
         )
     return "finished"
+
+
+def _outcome(task: asyncio.Task[Any]) -> tuple[str, bool]:
+    """The header line for a finished run and whether it is an error.
+
+    The exception's text goes into the header, the static HTML saved in the notebook and
+    the log, so any key value in it is masked first.
+    """
+    if task.cancelled():
+        return "stopped: running tasks were cancelled", False
+    exc = task.exception()
+    if exc is None:
+        return _summary_line(task.result()), False
+    trace = redact("".join(traceback.format_exception(exc)))
+    logger.error("the background run failed:\n%s", trace.rstrip())
+    return redact(f"failed: {type(exc).__name__}: {exc}"), True
 
 
 class AgentPanel:
@@ -251,15 +269,11 @@ class AgentPanel:
         """The final redraw: outcome in the header (red on error, like tqdm), db re-read."""
         self._state.mark_finished()
         self._stopping = False
-        if task.cancelled():
-            self._status, self._status_error = "stopped: running tasks were cancelled", False
-        elif (exc := task.exception()) is not None:
-            self._status = f"failed: {type(exc).__name__}: {exc}"
-            self._status_error = True
-            logger.error("the background run failed: %s: %s", type(exc).__name__, exc,
-                         exc_info=exc)
-        else:
-            self._status, self._status_error = _summary_line(task.result()), False
+        try:
+            self._status, self._status_error = _outcome(task)
+        except Exception as exc:  # an odd result must not leave the panel "running…"
+            self._status, self._status_error = "finished", False
+            self._report(exc, "could not summarise the run")
         self._cancel_timer()
         self._refresh_from_db()
         self._redraw()

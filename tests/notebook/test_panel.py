@@ -355,6 +355,36 @@ async def test_a_failed_background_run_shows_red_and_is_logged(caplog):
     assert panel.snapshot()["running"] is False
 
 
+async def test_a_failed_runs_key_is_masked_in_the_header_html_and_log(caplog, monkeypatch):
+    key = "sk-ant-panel-0123456789abcdef"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    panel = AgentPanel()
+
+    async def bad_run() -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError(f"401 for {key}")
+
+    with caplog.at_level(logging.ERROR, logger="codeframe.notebook.panel"):
+        run = panel.start(bad_run())
+        await asyncio.wait({run}, timeout=WAIT_S)
+    assert "failed: RuntimeError: 401 for &lt;redacted&gt;" in panel.to_html()
+    assert key not in panel.to_html() and key not in widget_text(panel.widget)
+    assert key not in caplog.text
+    assert "Traceback" in caplog.text and "bad_run" in caplog.text
+
+
+async def test_an_odd_run_result_still_ends_the_run_on_the_panel():
+    panel = AgentPanel()
+
+    async def odd_run() -> dict:
+        return {"total_tasks": 1, "execution_time": "not a number"}
+
+    run = panel.start(odd_run())
+    await asyncio.wait({run}, timeout=WAIT_S)
+    assert panel.snapshot()["running"] is False
+    assert "finished" in panel.to_html()
+
+
 def test_start_needs_a_running_loop():
     panel = AgentPanel()
 
