@@ -41,6 +41,10 @@ _MARKER_TEXT = (
     "deletes everything in it and starts again.\n"
 )
 _COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+# Everything a demo run puts in its work folder (SQLite adds its journal files).
+_DEMO_ENTRIES = frozenset(
+    {MARKER, PROJECT_DIR, DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +63,8 @@ class DemoResult:
 def check_workdir(workdir: Path | str) -> Path:
     """``workdir`` resolved, if the demo may use it; else :class:`DemoWorkdirError`.
 
-    Usable: a missing or empty folder, or one with our marker file. Never the packaged
+    Usable: a missing or empty folder, or one an earlier demo made (our marker file and only
+    a demo's files). Never the packaged
     sample project, a folder inside it or one that holds it. Looks only; changes nothing.
     """
     workdir = Path(workdir).resolve()
@@ -71,18 +76,42 @@ def check_workdir(workdir: Path | str) -> Path:
         )
     if workdir.exists() and not workdir.is_dir():
         raise DemoWorkdirError(f"{workdir} exists and is not a folder")
-    if workdir.is_dir() and any(workdir.iterdir()) and not (workdir / MARKER).is_file():
+    if workdir.is_dir() and any(workdir.iterdir()):
+        _check_ours(workdir)
+    return workdir
+
+
+def _check_ours(workdir: Path) -> None:
+    """Refuse a non-empty folder unless it holds our marker and nothing but a demo's files.
+
+    The marker's name alone is not proof: a copied or published folder may carry one. So
+    it must be a plain file with our text, and every other entry one the demo makes.
+    """
+    marker = workdir / MARKER
+    if marker.is_symlink() or not marker.is_file():
         raise DemoWorkdirError(
             f"{workdir} is not empty and was not made by `codeframe demo` (it has no "
             f"{MARKER} file); refusing to delete it — choose another --workdir"
         )
-    return workdir
+    try:
+        ours = marker.read_text(encoding="utf-8") == _MARKER_TEXT
+    except (OSError, UnicodeDecodeError):
+        ours = False
+    foreign = sorted(
+        child.name for child in workdir.iterdir() if child.name not in _DEMO_ENTRIES
+    )
+    if not ours or foreign:
+        what = f"it also holds {', '.join(foreign[:5])}" if foreign else f"its {MARKER} is not ours"
+        raise DemoWorkdirError(
+            f"{workdir} has a {MARKER} file but {what}; refusing to delete it — choose "
+            "another --workdir"
+        )
 
 
 def prepare_workdir(workdir: Path | str) -> Path:
     """Make ``workdir`` a fresh demo folder holding a copy of the sample; returns the copy.
 
-    A missing or empty folder is used as is; one with our marker file is emptied first;
+    A missing or empty folder is used as is; one an earlier demo made is emptied first;
     anything else raises :class:`DemoWorkdirError` and is left untouched.
     """
     workdir = check_workdir(workdir)

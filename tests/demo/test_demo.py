@@ -171,6 +171,30 @@ async def test_a_folder_that_is_not_ours_is_refused_and_left_alone(tmp_path):
     assert client.history == []
 
 
+@pytest.mark.parametrize("plant", ["empty marker", "foreign file", "git repository", "symlink"])
+def test_a_planted_marker_does_not_make_a_folder_ours(tmp_path, plant):
+    ours = prepare_workdir(tmp_path / "ours").parent  # a real demo folder, for its marker
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    if plant == "empty marker":
+        (mine / MARKER).write_text("")
+    elif plant == "symlink":
+        (mine / MARKER).symlink_to(ours / MARKER)
+    else:
+        shutil.copy(ours / MARKER, mine / MARKER)
+        if plant == "foreign file":
+            (mine / "thesis.tex").write_text("precious")
+        else:
+            (mine / ".git").mkdir()
+            (mine / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    before = sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*"))
+
+    with pytest.raises(DemoWorkdirError, match="refusing to delete it"):
+        prepare_workdir(mine)
+
+    assert sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*")) == before
+
+
 @pytest.mark.parametrize("where", [SAMPLE_PROJECT, SAMPLE_PROJECT.parent, SAMPLE_PROJECT / "x"])
 def test_the_packaged_sample_is_never_a_work_folder(where):
     with pytest.raises(DemoWorkdirError, match="sample project"):
