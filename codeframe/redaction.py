@@ -4,6 +4,7 @@ cassettes. One place decides what a secret is, so the three cannot drift apart."
 from __future__ import annotations
 
 import os
+import traceback
 from collections.abc import Iterable
 
 # Variables whose values are credentials for Claude; the SDK reads the first of these.
@@ -28,4 +29,12 @@ def redact(text: str, extra: Iterable[str | None] = ()) -> str:
     return text
 
 
-__all__ = ["KEY_VARIABLES", "MASK", "redact", "secret_values"]
+def redacted_traceback(exc: BaseException, extra: Iterable[str | None] = ()) -> str:
+    """``exc``'s traceback, causes and contexts included, with every key value masked.
+
+    For logging an unexpected error whose chain may hold an SDK error quoting the key.
+    """
+    return redact("".join(traceback.format_exception(exc)), extra).rstrip()
+
+
+__all__ = ["KEY_VARIABLES", "MASK", "redact", "redacted_traceback", "secret_values"]

@@ -23,6 +23,7 @@ from codeframe.agents.simple_assignment import SimpleAgentAssigner, normalize_ag
 from codeframe.core.models import TaskStatus
 from codeframe.errors import RunTimeoutError
 from codeframe.indexing.codebase_index import CodebaseIndex
+from codeframe.redaction import redact, redacted_traceback
 from codeframe.ui import websocket_broadcasts as bc
 
 logger = logging.getLogger(__name__)
@@ -120,12 +121,14 @@ class LeadAgent:
             return summary
         finally:
             heartbeat.cancel()
-            # gather, not a bare await: a cancel of this run that lands here still propagates
-            await asyncio.gather(heartbeat, return_exceptions=True)
+            # Closed before the await below, so a cancel landing there cannot leave the
+            # project locked by a run that has ended.
             try:
                 self.db.finish_run(run_id, summary or run.summary())
-            except Exception:  # the run's own outcome (or error) matters more
-                logger.exception("could not close run %s", run_id)
+            except Exception as exc:  # the run's own outcome (or error) matters more
+                logger.error("could not close run %s:\n%s", run_id, redacted_traceback(exc))
+            # gather, not a bare await: a cancel of this run that lands here still propagates
+            await asyncio.gather(heartbeat, return_exceptions=True)
 
     async def _heartbeat(self, run_id: int) -> None:
         """Wake the loop every 100 ms (so a kernel interrupt lands) and mark the run alive."""
@@ -249,19 +252,39 @@ class _Run:
         self.running[running] = (task_id, agent_id)
         running.add_done_callback(self.finished.put_nowait)
 
-    def _settle(self, task_id: int, finished: asyncio.Task[Any]) -> tuple[str, bool]:
+    def _result_of(
+        self, task_id: int, agent_id: str, finished: asyncio.Task[Any]
+    ) -> dict[str, Any] | None:
+        """What a finished worker task ended with; ``None`` if it was cancelled before
+        writing an outcome.
+
+        A worker cancelled while reporting its outcome has already written it, and that
+        result counts: a retryable failure must still go back to ``pending``.
+        """
+        if finished.cancelled():
+            worker = self.pool.get_agent_instance(agent_id)
+            return getattr(worker, "recorded_result", None)
+        exc = finished.exception()
+        if exc is None:
+            result: dict[str, Any] = finished.result()
+            return result
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            return None  # an interrupt, as a cancel is: the stop's sweep marks it cancelled
+        # execute_task reports failures itself: this is a bug (or an interrupt), not a task.
+        secrets = (self.pool.api_key,)
+        logger.error(
+            "task %s: the worker raised:\n%s", task_id, redacted_traceback(exc, secrets)
+        )
+        error = redact(f"{type(exc).__name__}: {exc}", secrets)
+        self.db.update_task(task_id, {"status": TaskStatus.FAILED.value, "error": error})
+        return {"status": TaskStatus.FAILED.value, "retryable": False, "raised": True}
+
+    def _settle(self, task_id: int, result: dict[str, Any]) -> tuple[str, bool]:
         """A finished worker's outcome as ``(status, retry)``, the database written to match.
 
         Synchronous on purpose: a stop arriving at any await after this finds the row
         final, or ``pending`` for a retry — never a retryable ``failed`` left behind.
         """
-        try:
-            result = finished.result()
-        except Exception as exc:  # execute_task reports failures; this is a bug, not a task
-            logger.exception("task %s: the worker raised", task_id)
-            error = f"{type(exc).__name__}: {exc}"
-            self.db.update_task(task_id, {"status": TaskStatus.FAILED.value, "error": error})
-            result = {"status": TaskStatus.FAILED.value, "retryable": False, "raised": True}
         status = result["status"]
         retry = (
             status == TaskStatus.FAILED
@@ -274,14 +297,15 @@ class _Run:
 
     async def _finish(self, finished: asyncio.Task[Any]) -> None:
         task_id, agent_id = self.running.pop(finished)
-        if finished.cancelled():
-            # Someone else cancelled this worker; it recorded ``cancelled`` itself. The
-            # task stays out of this run, as a stopped task does.
+        result = self._result_of(task_id, agent_id, finished)
+        if result is None:
+            # Someone else cancelled this worker before it ended; it recorded ``cancelled``
+            # itself. The task stays out of this run, as a stopped task does.
             self.tasks[task_id]["status"] = TaskStatus.CANCELLED.value
             await self.pool.release(agent_id)
             return
-        raised = finished.exception() is not None
-        status, retry = self._settle(task_id, finished)
+        raised = bool(result.get("raised"))
+        status, retry = self._settle(task_id, result)
         ws = self.lead.ws_manager
         await self.pool.release(agent_id)
         if raised:
@@ -371,9 +395,9 @@ class _Run:
             for straggler in late:
                 logger.warning("%s ignored cancellation for %s s", straggler.get_name(),
                                _CLEANUP_BOUND_S)
-        for finished, (task_id, _agent) in self.running.items():
-            if finished.done() and not finished.cancelled():
-                self._settle(task_id, finished)  # a retryable failure goes back to pending
+        for finished, (task_id, agent_id) in self.running.items():
+            if finished.done() and (result := self._result_of(task_id, agent_id, finished)):
+                self._settle(task_id, result)  # a retryable failure goes back to pending
         self.running.clear()
         for task_id in self._sweep_cancelled():
             await bc.broadcast_task_status(

@@ -45,6 +45,7 @@ from codeframe.llm import (
     tool_choice_for_changes,
     usage_tokens,
 )
+from codeframe.redaction import redacted_traceback
 from codeframe.testing.test_runner import TestRunner
 from codeframe.ui import websocket_broadcasts as bc
 
@@ -72,6 +73,8 @@ class _Execution:
     run_lines: list[str] = field(default_factory=list)
     # Set once the final status is written: a cancel after that must not overwrite it.
     finished: bool = False
+    # What execute_task returns, kept from the moment the final status is written.
+    result: ExecutionResult | None = None
 
     def note_files(self, paths: Sequence[str]) -> None:
         for path in paths:
@@ -297,8 +300,12 @@ class WorkerAgent:
             if task_id is not None:
                 try:
                     self._record_call(task_id, attempt, system, messages, message, started, error)
-                except Exception:  # the ledger must not hide the call's own outcome
-                    logger.exception("task %s: could not record a Claude call", task_id)
+                except Exception as ledger_error:  # it must not hide the call's own outcome
+                    logger.error(
+                        "task %s: could not record a Claude call:\n%s",
+                        task_id,
+                        redacted_traceback(ledger_error, (self.api_key,)),
+                    )
 
     def _record_call(
         self,
@@ -462,7 +469,23 @@ class WorkerAgent:
             await self._record_cancelled(task_id)
             raise
         except Exception as exc:
+            if self._execution.result is not None:
+                # The outcome is written; a fault while reporting it must not turn a
+                # completed task into a failed one (and so into a retry).
+                logger.error(
+                    "task %s: error after its %s status was written:\n%s",
+                    task_id,
+                    self._execution.result["status"],
+                    redacted_traceback(exc, (self.api_key,)),
+                )
+                return self._execution.result
             return await self._fail(task_id, exc)
+
+    @property
+    def recorded_result(self) -> ExecutionResult | None:
+        """The current task's result once its final status is written, even if the worker
+        is cancelled while reporting it (the lead settles a stopped task by it)."""
+        return self._execution.result
 
     async def _execute(self, task: dict[str, Any]) -> ExecutionResult:
         task_id = task["id"]
@@ -493,15 +516,9 @@ class WorkerAgent:
         return await self._complete(task_id)
 
     async def _complete(self, task_id: int) -> ExecutionResult:
-        output = self._execution.output()
-        self._finish(task_id, TaskStatus.COMPLETED, output, error=None)
+        result = self._finish(task_id, TaskStatus.COMPLETED, error=None)
         await self._final_status(task_id, TaskStatus.COMPLETED)
-        return {
-            "status": "completed",
-            "files_modified": list(self._execution.files_modified),
-            "output": output,
-            "error": None,
-        }
+        return result
 
     async def _block(self, task_id: int) -> ExecutionResult:
         runs = self.db.get_test_results_by_task(task_id)
@@ -517,39 +534,41 @@ class WorkerAgent:
             task_id, severity="sync", reason=reason, question=question
         )
         error = f"Blocked after {MAX_CORRECTION_ATTEMPTS} correction attempts: {reason}"
-        output = self._execution.output()
-        self._finish(task_id, TaskStatus.BLOCKED, output, error=error)
+        result = self._finish(task_id, TaskStatus.BLOCKED, error=error)
         await bc.broadcast_blocker_created(
             self.ws_manager, self.project_id, blocker_id, task_id, "sync", reason, question
         )
         await bc.broadcast_task_blocked(self.ws_manager, self.project_id, task_id, [])
         await self._final_status(task_id, TaskStatus.BLOCKED)
-        return {
-            "status": "blocked",
-            "files_modified": list(self._execution.files_modified),
-            "output": output,
-            "error": error,
-        }
+        return result
 
     async def _fail(self, task_id: int, exc: Exception) -> ExecutionResult:
         failure = describe_failure(exc, api_key=self.api_key)
         logger.warning("task %s failed: %s", task_id, failure.message)
-        output = self._execution.output()
-        self._finish(task_id, TaskStatus.FAILED, output, error=failure.message)
+        result = self._finish(
+            task_id, TaskStatus.FAILED, error=failure.message, retryable=failure.retryable
+        )
         await self._activity("task_failed", failure.message, task_id)
         await self._final_status(task_id, TaskStatus.FAILED)
-        return {
-            "status": "failed",
+        return result
+
+    def _finish(
+        self, task_id: int, status: TaskStatus, *, error: str | None, retryable: bool = False
+    ) -> ExecutionResult:
+        """A final status, its output and error in one write; the result is kept from here."""
+        output = self._execution.output()
+        self.db.update_task(task_id, {"status": status.value, "output": output, "error": error})
+        result: ExecutionResult = {
+            "status": status.value,
             "files_modified": list(self._execution.files_modified),
             "output": output,
-            "error": failure.message,
-            "retryable": failure.retryable,
+            "error": error,
         }
-
-    def _finish(self, task_id: int, status: TaskStatus, output: str, *, error: str | None) -> None:
-        """A final status, its output and error in one write."""
-        self.db.update_task(task_id, {"status": status.value, "output": output, "error": error})
+        if status is TaskStatus.FAILED:
+            result["retryable"] = retryable
         self._execution.finished = True
+        self._execution.result = result
+        return result
 
     async def _record_cancelled(self, task_id: int) -> None:
         """Write ``cancelled`` unless the task already ended; never raise over the cancel."""

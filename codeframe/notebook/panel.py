@@ -15,7 +15,6 @@ import inspect
 import logging
 import math
 import time
-import traceback
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
@@ -24,7 +23,7 @@ import ipywidgets as widgets
 from codeframe.errors import CodeframeError
 from codeframe.notebook import html as views
 from codeframe.notebook.state import Clock, Mode, PanelState
-from codeframe.redaction import redact
+from codeframe.redaction import redact, redacted_traceback
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +60,7 @@ def _outcome(task: asyncio.Task[Any]) -> tuple[str, bool]:
     exc = task.exception()
     if exc is None:
         return _summary_line(task.result()), False
-    trace = redact("".join(traceback.format_exception(exc)))
-    logger.error("the background run failed:\n%s", trace.rstrip())
+    logger.error("the background run failed:\n%s", redacted_traceback(exc))
     return redact(f"failed: {type(exc).__name__}: {exc}"), True
 
 

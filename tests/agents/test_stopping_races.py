@@ -145,3 +145,88 @@ async def test_a_missing_dependency_blocks_its_dependents_too(db, project_id):
     reasons = {b["task_id"]: b["reason"] for b in db.get_blockers(project_id)}
     assert "#999" in reasons[ids[0]]
     assert f"#{ids[0]}" in reasons[ids[1]]
+
+
+async def test_a_stop_while_a_retryable_failure_is_reported_keeps_the_retry(db, project_id):
+    task_id = db.create_task(project_id, "Flaky once")
+    client = ScriptedClient([("Flaky", [RuntimeError("connection reset"), note_reply])])
+    # The worker has written "failed" and is broadcasting it when the stop lands.
+    target = StallingTarget("activity_update", activity_type="task_failed")
+    lead = LeadAgent(project_id, db, ws_manager=target, client=client,
+                     test_runner=FixedResultRunner())
+    await _cancel_when(target, asyncio.create_task(lead.start_multi_agent_execution()))
+    assert db.get_task(task_id)["status"] == TaskStatus.PENDING
+
+    again = LeadAgent(project_id, db, client=client, test_runner=FixedResultRunner())
+    assert (await again.start_multi_agent_execution())["completed"] == 1
+
+
+class CancelOnLastEvent:
+    """Cancels the run as its last event (an agent retiring) goes out."""
+
+    broadcast_timeout = None
+
+    def __init__(self) -> None:
+        self.run: asyncio.Task | None = None
+
+    async def broadcast(self, message: dict[str, Any]) -> None:
+        if message["type"] == "agent_retired" and self.run is not None:
+            asyncio.get_running_loop().call_soon(self.run.cancel)
+
+
+async def test_a_cancel_at_the_very_end_still_closes_the_run(db, project_id):
+    db.create_task(project_id, "Only task")
+    target = CancelOnLastEvent()
+    lead = LeadAgent(project_id, db, ws_manager=target, client=ScriptedClient(default=note_reply),
+                     test_runner=FixedResultRunner())
+    target.run = asyncio.create_task(lead.start_multi_agent_execution())
+    with pytest.raises(asyncio.CancelledError):
+        await target.run
+    assert all(run["ended_at"] for run in db.get_runs(project_id))
+    db.create_task(project_id, "Next")  # the project is not left locked
+    again = LeadAgent(project_id, db, client=ScriptedClient(default=note_reply),
+                      test_runner=FixedResultRunner())
+    assert (await again.start_multi_agent_execution())["completed"] == 2
+
+
+async def test_a_fault_after_the_final_write_does_not_undo_completed(db, project_id,
+                                                                    monkeypatch):
+    task_id = db.create_task(project_id, "Done once")
+    real_get_task, faults = db.get_task, []
+
+    def get_task(ident: int) -> Any:
+        row = real_get_task(ident)
+        if row and row["status"] == TaskStatus.COMPLETED and not faults:
+            faults.append(ident)
+            raise RuntimeError("disk I/O error")  # e.g. the read for the final broadcast
+        return row
+
+    monkeypatch.setattr(db, "get_task", get_task)
+    client = ScriptedClient(default=note_reply)
+    lead = LeadAgent(project_id, db, client=client, test_runner=FixedResultRunner())
+    summary = await lead.start_multi_agent_execution(max_retries=3)
+
+    assert faults == [task_id]
+    assert (summary["completed"], summary["failed"], summary["retries"]) == (1, 0, 0)
+    assert len(client.history) == 1  # not run again
+
+
+async def test_an_unexpected_worker_error_is_logged_without_the_key(db, project_id, caplog,
+                                                                   monkeypatch):
+    key = "sk-ant-lead-0123456789abcdef"
+    task_id = db.create_task(project_id, "Leaky")
+    real_update = db.update_task
+
+    def update_task(ident: int, fields: dict[str, Any]) -> int:
+        if fields.get("status") == "failed" and "output" in fields:  # the worker's own write
+            raise RuntimeError("database is locked")
+        return real_update(ident, fields)
+
+    monkeypatch.setattr(db, "update_task", update_task)
+    client = ScriptedClient([("Leaky", RuntimeError(f"proxy said: x-api-key={key}"))])
+    lead = LeadAgent(project_id, db, api_key=key, client=client, test_runner=FixedResultRunner())
+    await lead.start_multi_agent_execution(max_retries=0)
+
+    assert "the worker raised" in caplog.text
+    assert key not in caplog.text
+    assert key not in (db.get_task(task_id)["error"] or "")
