@@ -96,6 +96,8 @@ class PlannedChange:
     target: Path
     action: str
     data: bytes | None
+    # The directory entry the path names (a symlink's own path); ``target`` may differ.
+    entry: Path | None = None
 
 
 def validate_file_changes(
@@ -119,12 +121,14 @@ def validate_file_changes(
     seen: dict[str, str] = {}
     for index, change in enumerate(_as_list(files)):
         plan = _validate_one(root, change, index, area, max_bytes)
-        target = str(plan.target)
-        if target in seen:
-            raise FileChangeError(
-                f"{plan.path!r} and {seen[target]!r} name the same file in one group"
-            )
-        seen[target] = plan.path
+        # A symlink is one name for two things (deleting it removes the link, writing it
+        # writes the file it points to): both count, so neither is touched twice.
+        for name in {str(plan.target), str(plan.entry or plan.target)}:
+            if name in seen:
+                raise FileChangeError(
+                    f"{plan.path!r} and {seen[name]!r} name the same file in one group"
+                )
+            seen[name] = plan.path
         plans.append(plan)
 
     # A file that another change needs as a folder (create "a" and "a/b") cannot both happen.
@@ -179,8 +183,9 @@ def _validate_one(
     if not area.contains(rel):
         raise UnsafePathError(f"{path!r} is outside the allowed area: {area.description}")
 
-    # Both the folder and the file itself must resolve inside the root: a detour through an
-    # outside folder that links back in is refused too, so no step ever touches the outside.
+    # Both the folder and the file itself must resolve inside the root, so nothing outside
+    # is ever written. (A link that leaves the root and comes back in lands inside; that is
+    # allowed, since the write happens where it lands.)
     lexical = os.path.join(root, *rel.parts)
     folder = os.path.realpath(os.path.dirname(lexical))
     entry = os.path.join(folder, rel.name)
@@ -208,7 +213,9 @@ def _validate_one(
     if action == "delete" and is_link:
         # Deleting a symlink removes the link (as ``rm`` does), not the file it points to.
         target = entry
-    return PlannedChange(path=path, rel=rel, target=Path(target), action=action, data=data)
+    return PlannedChange(
+        path=path, rel=rel, target=Path(target), action=action, data=data, entry=Path(entry)
+    )
 
 
 def _within(path: str, root: str) -> bool:

@@ -112,6 +112,15 @@ REFUSED = [
         [modify("alias.py"), modify("app.py")], FileChangeError, "same file", id="dup-via-link"
     ),
     pytest.param([create("gen"), create("gen/x.py")], FileChangeError, "folder", id="file-and-dir"),
+    # Deleting a link removes the link; writing it writes its file: never both in one group.
+    pytest.param(
+        [delete("alias.py"), create("alias.py")], FileChangeError, "same file",
+        id="unlink-then-write",
+    ),
+    pytest.param(
+        [modify("alias.py"), delete("alias.py")], FileChangeError, "same file",
+        id="write-then-unlink",
+    ),
 ]
 
 
