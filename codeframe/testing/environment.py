@@ -6,18 +6,39 @@ Model-written tests run with the user's rights, so they must not see API keys or
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+
+from codeframe.redaction import secret_values
 
 _SECRET_PREFIXES = ("ANTHROPIC_",)
 # SPEC's minimum is *_API_KEY, *_TOKEN, *_SECRET; passwords, private and access keys and
 # credential files are just as bad to hand to model-written code (env= can put one back).
-_SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_CREDENTIALS")
+_SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "PASSWORD", "_PWD", "_CREDENTIALS", "APIKEY")
+_SECRET_NAMES = frozenset({"TOKEN", "SECRET", "SSH_AUTH_SOCK"})  # the agent socket signs
+_NUMBERED_KEY = re.compile(r"_(API_)?KEY_?\d+$")  # OPENAI_API_KEY_2, AWS_KEY2
+# scheme://user:password@host — a database or broker URL with its password in it.
+_URL_PASSWORD = re.compile(r"://[^/\s:@]*:[^/\s@]+@")
 
 
 def is_secret_name(name: str) -> bool:
     """Whether a variable name looks like a credential (``ANTHROPIC_*``, ``*_KEY``, ...)."""
     upper = name.upper()
-    return upper.startswith(_SECRET_PREFIXES) or upper.endswith(_SECRET_SUFFIXES)
+    return (
+        upper.startswith(_SECRET_PREFIXES)
+        or upper.endswith(_SECRET_SUFFIXES)
+        or upper in _SECRET_NAMES
+        or _NUMBERED_KEY.search(upper) is not None
+    )
+
+
+def _is_secret(name: str, value: str, keys: list[str]) -> bool:
+    """A credential by its name, a URL carrying a password, or a Claude key under any name."""
+    return (
+        is_secret_name(name)
+        or _URL_PASSWORD.search(value) is not None
+        or any(key in value for key in keys)
+    )
 
 
 def build_child_env(
@@ -32,7 +53,8 @@ def build_child_env(
     inherited ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` is the user's choice and is kept even
     when ``plugin_autoload`` is true.
     """
-    env = {name: value for name, value in base.items() if not is_secret_name(name)}
+    keys = secret_values()
+    env = {name: value for name, value in base.items() if not _is_secret(name, value, keys)}
     # Agents rewrite a file within the same second; a cached .pyc with the same mtime
     # and size would make pytest run the old code.
     env["PYTHONDONTWRITEBYTECODE"] = "1"

@@ -614,10 +614,31 @@ def test_child_env_strips_secrets_and_applies_overrides() -> None:
         ("anthropic_model", True),
         ("AWS_SESSION_TOKEN", True),
         ("Client_Secret", True),
+        ("PGPASSWORD", True),
+        ("MYSQL_PWD", True),
+        ("OPENAI_API_KEY_2", True),
+        ("CLAUDE_APIKEY", True),
+        ("TOKEN", True),
+        ("SSH_AUTH_SOCK", True),
         ("TOKEN_URL", False),
         ("SECRETARY", False),
+        ("KEYBOARD_LAYOUT", False),
         ("HOME", False),
     ],
 )
 def test_secret_names(name: str, secret: bool) -> None:
     assert is_secret_name(name) is secret
+
+
+def test_secrets_are_also_recognised_by_their_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "sk-ant-value-0123456789abcdef"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    base = {
+        "MY_SETTINGS": f"model=opus;key={key}",  # the Claude key under another name
+        "DATABASE_URL": "postgres://app:hunter22@db.internal/app",
+        "SERVICE_URL": "http://localhost:8080/api",
+        "PATH": "/bin",
+    }
+    assert sorted(build_child_env(base)) == [
+        "COLUMNS", "PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "SERVICE_URL",
+    ]  # fmt: skip
