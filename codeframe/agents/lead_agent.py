@@ -197,7 +197,7 @@ class _Run:
         for task_id, missing in sorted(self.resolver.missing_dependencies().items()):
             if self.tasks[task_id]["status"] == TaskStatus.PENDING:
                 names = ", ".join(f"#{m}" for m in missing)
-                reason = f"Depends on task {names}, which does not exist"
+                reason = f"Depends on task {names}, which is not a task of this project"
                 await self._block(task_id, list(missing), reason)
                 await self._block_dependents(task_id, TaskStatus.BLOCKED.value)
         for task_id, task in sorted(self.tasks.items()):

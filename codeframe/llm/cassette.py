@@ -211,7 +211,7 @@ class RecordingClient:
         _write_atomically(
             self.path,
             {"version": CASSETTE_VERSION, "entries": self.entries},
-            secrets=(getattr(self.client, "api_key", None),),
+            secrets=tuple(getattr(self.client, name, None) for name in ("api_key", "auth_token")),
         )
         logger.debug("recorded call %d to %s", len(self.entries), self.path)
 

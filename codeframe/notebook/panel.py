@@ -281,6 +281,12 @@ class AgentPanel:
         task = self._task
         if task is None or task.done():
             return
+        if asyncio.get_running_loop() is not self._loop:
+            # An asyncio task is cancelled and awaited from its own loop only.
+            raise CodeframeError(
+                "panel.stop() must be awaited on the event loop the run was started on "
+                "(the Stop button works from anywhere)"
+            )
         self._cancel_run()
         done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
         if not done:

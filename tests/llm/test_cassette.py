@@ -175,3 +175,23 @@ def test_invalid_cassette(tmp_path: Path, content: str, message: str) -> None:
     path.write_text(content)
     with pytest.raises(CodeframeError, match=message):
         ReplayClient(path)
+
+
+async def test_a_token_given_in_code_is_masked_in_the_cassette(tmp_path: Path) -> None:
+    token = "sk-ant-oat-token-0123456789abcdef"
+
+    class TokenClient:  # like AsyncAnthropic(auth_token=...), with the token echoed back
+        auth_token = token
+        api_key = None
+
+        def __init__(self) -> None:
+            self.messages = ScriptedClient(default=f"the token was {token}").messages
+
+    cassette = tmp_path / "c.json"
+    recorder = RecordingClient(TokenClient(), cassette)
+    await recorder.messages.create(
+        model="m", max_tokens=5, messages=[{"role": "user", "content": f"use {token}"}]
+    )
+    text = cassette.read_text()
+    assert token not in text
+    assert text.count("<redacted>") == 2

@@ -385,6 +385,19 @@ async def test_an_odd_run_result_still_ends_the_run_on_the_panel():
     assert "finished" in panel.to_html()
 
 
+async def test_stop_from_another_event_loop_is_refused_clearly():
+    panel = AgentPanel()
+    run = panel.start(asyncio.sleep(30))
+    try:
+        # e.g. a helper thread with its own loop: it cannot cancel this loop's task.
+        with pytest.raises(CodeframeError, match="loop the run was started on"):
+            await asyncio.to_thread(asyncio.run, panel.stop())
+        assert not run.done()
+    finally:
+        await panel.stop()
+    assert run.cancelled()
+
+
 def test_start_needs_a_running_loop():
     panel = AgentPanel()
 
