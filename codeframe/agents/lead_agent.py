@@ -270,7 +270,7 @@ class _Run:
             return result
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             return None  # an interrupt, as a cancel is: the stop's sweep marks it cancelled
-        # execute_task reports failures itself: this is a bug (or an interrupt), not a task.
+        # execute_task reports failures itself: this is a bug, not a task's outcome.
         secrets = (self.pool.api_key,)
         logger.error(
             "task %s: the worker raised:\n%s", task_id, redacted_traceback(exc, secrets)

@@ -71,9 +71,8 @@ class _Execution:
     files_modified: list[str] = field(default_factory=list)
     explanation: str = ""
     run_lines: list[str] = field(default_factory=list)
-    # Set once the final status is written: a cancel after that must not overwrite it.
-    finished: bool = False
-    # What execute_task returns, kept from the moment the final status is written.
+    # What execute_task returns, kept from the moment the final status is written: a
+    # cancel or a fault after that must not overwrite it.
     result: ExecutionResult | None = None
 
     def note_files(self, paths: Sequence[str]) -> None:
@@ -566,13 +565,12 @@ class WorkerAgent:
         }
         if status is TaskStatus.FAILED:
             result["retryable"] = retryable
-        self._execution.finished = True
         self._execution.result = result
         return result
 
     async def _record_cancelled(self, task_id: int) -> None:
         """Write ``cancelled`` unless the task already ended; never raise over the cancel."""
-        if self._execution.finished:
+        if self._execution.result is not None:
             return  # cancelled while reporting a final status: that status stands
         try:
             self.update_task_status(task_id, TaskStatus.CANCELLED, self._execution.output())
