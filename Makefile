@@ -23,6 +23,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check codeframe tests benchmarks
+	$(BIN)/ruff format --check codeframe tests benchmarks
 
 # The whole suite (unit, integration, notebooks), offline: the key is never visible to it.
 test: lint

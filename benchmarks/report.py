@@ -71,8 +71,14 @@ def _row(
     met: bool | None = None,
 ) -> list[str]:
     verdict = "" if met is None else _verdict(met)
-    return [label, target, _fmt(asyncio_, *shown), _fmt(threads, *shown),
-            _ratio(threads, asyncio_), verdict]
+    return [
+        label,
+        target,
+        _fmt(asyncio_, *shown),
+        _fmt(threads, *shown),
+        _ratio(threads, asyncio_),
+        verdict,
+    ]
 
 
 def table_rows(results: Mapping[str, Any]) -> list[list[str]]:
@@ -101,30 +107,81 @@ def table_rows(results: Mapping[str, Any]) -> list[list[str]]:
         "every task runs real pytest (target judged on the worst run)"
     )
     rows = [
-        _row(efficiency, "≥ 0.90", eff_a, eff_t, _RATIO,
-             statistics.median(eff_a) >= EFFICIENCY_TARGET),
-        _row("↳ wall time, same runs", "", _col(eff["async"], "wall_s"),
-             _col(eff["thread"], "wall_s"), _SECONDS),
-        _row("↳ peak RSS, same runs", "", _col(eff["async"], "peak_rss_bytes"),
-             _col(eff["thread"], "peak_rss_bytes"), _MB),
+        _row(
+            efficiency,
+            "≥ 0.90",
+            eff_a,
+            eff_t,
+            _RATIO,
+            statistics.median(eff_a) >= EFFICIENCY_TARGET,
+        ),
+        _row(
+            "↳ wall time, same runs",
+            "",
+            _col(eff["async"], "wall_s"),
+            _col(eff["thread"], "wall_s"),
+            _SECONDS,
+        ),
+        _row(
+            "↳ peak RSS, same runs",
+            "",
+            _col(eff["async"], "peak_rss_bytes"),
+            _col(eff["thread"], "peak_rss_bytes"),
+            _MB,
+        ),
         _row(overhead, "≤ 1 ms", ovh_a, ovh_t, _MS, statistics.median(ovh_a) <= OVERHEAD_TARGET_S),
-        _row("↳ CPU per task (all threads), same runs", "", per_task(ovh["async"], "cpu_s"),
-             per_task(ovh["thread"], "cpu_s"), _MS),
-        _row("↳ peak RSS, same runs", "", _col(ovh["async"], "peak_rss_bytes"),
-             _col(ovh["thread"], "peak_rss_bytes"), _MB),
-        _row(f"{in_flight}: Python heap (tracemalloc)", "≤ 100 KB", heap_a, heap_t, _KB,
-             heap_a[0] <= MEMORY_TARGET_BYTES),
-        _row(f"{in_flight}: RSS growth", "≤ 100 KB", grow_a, grow_t, _KB,
-             grow_a[0] <= MEMORY_TARGET_BYTES),
+        _row(
+            "↳ CPU per task (all threads), same runs",
+            "",
+            per_task(ovh["async"], "cpu_s"),
+            per_task(ovh["thread"], "cpu_s"),
+            _MS,
+        ),
+        _row(
+            "↳ peak RSS, same runs",
+            "",
+            _col(ovh["async"], "peak_rss_bytes"),
+            _col(ovh["thread"], "peak_rss_bytes"),
+            _MB,
+        ),
+        _row(
+            f"{in_flight}: Python heap (tracemalloc)",
+            "≤ 100 KB",
+            heap_a,
+            heap_t,
+            _KB,
+            heap_a[0] <= MEMORY_TARGET_BYTES,
+        ),
+        _row(
+            f"{in_flight}: RSS growth",
+            "≤ 100 KB",
+            grow_a,
+            grow_t,
+            _KB,
+            grow_a[0] <= MEMORY_TARGET_BYTES,
+        ),
         _row(lagging, "≤ 20 ms", lag_a, lag_t, _LAG_MS, max(lag_a) <= LAG_TARGET_MS),
-        _row("↳ p99 event-loop lag, same runs", "", _col(lag["async"], "p99_ms"),
-             _col(lag["thread"], "p99_ms"), _LAG_MS),
+        _row(
+            "↳ p99 event-loop lag, same runs",
+            "",
+            _col(lag["async"], "p99_ms"),
+            _col(lag["thread"], "p99_ms"),
+            _LAG_MS,
+        ),
     ]
     if "efficiency_tmpfs" in results:
         ram = results["efficiency_tmpfs"]
         label = f"↳ efficiency with project and database on tmpfs ({results['tmpfs_dir']})"
-        rows.insert(1, _row(label, "", efficiencies(ram["async"], ideal),
-                            efficiencies(ram["thread"], ideal), _RATIO))
+        rows.insert(
+            1,
+            _row(
+                label,
+                "",
+                efficiencies(ram["async"], ideal),
+                efficiencies(ram["thread"], ideal),
+                _RATIO,
+            ),
+        )
     return rows
 
 
@@ -192,9 +249,7 @@ def _method(results: Mapping[str, Any]) -> str:
 
 def _profile_section(profile: Figures, overhead_cpu_s: float) -> str:
     inflation = profile["profiled_cpu_per_task_us"] / (overhead_cpu_s * 1e6)
-    rows = [
-        [f"`{r['name']}`", f"{r['calls']:.1f}", f"{r['self_us']:.0f}"] for r in profile["self"]
-    ]
+    rows = [[f"`{r['name']}`", f"{r['calls']:.1f}", f"{r['self_us']:.0f}"] for r in profile["self"]]
     ours = [
         [f"`{r['name']}`", f"{r['calls']:.1f}", f"{r['cum_us']:.0f}"]
         for r in profile["codeframe_cumulative"]

@@ -143,8 +143,9 @@ class LoopBridge:
     def send(self, broadcast: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         if self.manager is None:
             return
-        future = asyncio.run_coroutine_threadsafe(broadcast(self.manager, *args, **kwargs),
-                                                  self.loop)
+        future = asyncio.run_coroutine_threadsafe(
+            broadcast(self.manager, *args, **kwargs), self.loop
+        )
         future.result(timeout=_BRIDGE_TIMEOUT_S)
 
 
@@ -195,36 +196,64 @@ class SyncWorker:
             task_id, {"status": TaskStatus.IN_PROGRESS.value, "assigned_to": self.agent_id}
         )
         send(bc.broadcast_task_status, pid, task_id, "in_progress", agent_id=self.agent_id)
-        send(bc.broadcast_activity_update, pid, "task_started",
-             f"started task #{task_id}: {task.get('title')}", task_id=task_id,
-             agent_id=self.agent_id)
+        send(
+            bc.broadcast_activity_update,
+            pid,
+            "task_started",
+            f"started task #{task_id}: {task.get('title')}",
+            task_id=task_id,
+            agent_id=self.agent_id,
+        )
         context = self._context(task)
         message = self._ask(task_id, prompts.generation_prompt(context))
         changes = parse_changes(message)
         with self.tree_lock:
             written = apply_file_changes(self.root, changes["files"])
             self.index.update_files(written)
-        send(bc.broadcast_activity_update, pid, "files_changed",
-             f"changed {', '.join(written) or 'no files'}", task_id=task_id,
-             agent_id=self.agent_id)
+        send(
+            bc.broadcast_activity_update,
+            pid,
+            "files_changed",
+            f"changed {', '.join(written) or 'no files'}",
+            task_id=task_id,
+            agent_id=self.agent_id,
+        )
         result = self.runner.run_tests()
         self.db.create_test_result(
             task_id, result.status, passed=result.passed, failed=result.failed,
             errors=result.errors, skipped=result.skipped, duration=result.duration,
             output=result.output, attempt=0, cases=result.cases,
         )  # fmt: skip
-        send(bc.broadcast_test_result, pid, task_id, result.status, passed=result.passed,
-             failed=result.failed, errors=result.errors, skipped=result.skipped,
-             duration=result.duration)
+        send(
+            bc.broadcast_test_result,
+            pid,
+            task_id,
+            result.status,
+            passed=result.passed,
+            failed=result.failed,
+            errors=result.errors,
+            skipped=result.skipped,
+            duration=result.duration,
+        )
         output = "\n".join([changes.get("explanation", ""), f"tests: {result.status}"])
         self.db.update_task(
             task_id,
-            {"status": TaskStatus.COMPLETED.value, "output": output, "error": None,
-             "completed_at": utc_now()},
+            {
+                "status": TaskStatus.COMPLETED.value,
+                "output": output,
+                "error": None,
+                "completed_at": utc_now(),
+            },
         )
         row = self.db.get_task(task_id) or {}
-        send(bc.broadcast_task_status, pid, task_id, "completed", agent_id=self.agent_id,
-             actual_tokens=row.get("actual_tokens") or 0)
+        send(
+            bc.broadcast_task_status,
+            pid,
+            task_id,
+            "completed",
+            agent_id=self.agent_id,
+            actual_tokens=row.get("actual_tokens") or 0,
+        )
 
     def _context(self, task: dict[str, Any]) -> dict[str, Any]:
         pattern = keyword_pattern(f"{task.get('title', '')} {task.get('description') or ''}")
@@ -309,8 +338,9 @@ class _SeedLead:
 
     async def run(self) -> None:
         tasks = self.tasks
-        pending = [t for t in self.resolver.get_ready_tasks()
-                   if tasks[t]["status"] == TaskStatus.PENDING]
+        pending = [
+            t for t in self.resolver.get_ready_tasks() if tasks[t]["status"] == TaskStatus.PENDING
+        ]
         pending.sort(key=lambda t: (tasks[t]["priority"], tasks[t]["workflow_step"], t))
         ready = collections.deque(pending)
         while ready or self.running:

@@ -44,9 +44,7 @@ def note_reply(kwargs: dict[str, Any]) -> dict[str, Any]:
     text = kwargs["messages"][0]["content"]
     task_id = text.split("Task #", 1)[1].split(":", 1)[0]
     return {
-        "files": [
-            {"path": f"notes/task_{task_id}.txt", "action": "create", "content": text[:80]}
-        ],
+        "files": [{"path": f"notes/task_{task_id}.txt", "action": "create", "content": text[:80]}],
         "explanation": f"note for task {task_id}",
     }
 
@@ -68,9 +66,7 @@ def workspace(
         db = Database(folder / "bench.db")
         try:
             project_id = db.create_project("bench", workspace_path=str(root))
-            db.create_tasks(
-                project_id, [{"title": TASK_TITLE.format(n=n)} for n in range(n_tasks)]
-            )
+            db.create_tasks(project_id, [{"title": TASK_TITLE.format(n=n)} for n in range(n_tasks)])
             yield Workspace(folder, root, db, project_id, n_tasks)
         finally:
             db.close()

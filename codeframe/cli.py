@@ -274,9 +274,7 @@ def _demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         result = asyncio.run(
-            run_demo(
-                workdir, live=args.live, ws_manager=progress, max_concurrent=args.concurrency
-            )
+            run_demo(workdir, live=args.live, ws_manager=progress, max_concurrent=args.concurrency)
         )
     except DemoWorkdirError as exc:
         print(f"codeframe demo: {exc}", file=sys.stderr)

@@ -272,9 +272,7 @@ class _Run:
             return None  # an interrupt, as a cancel is: the stop's sweep marks it cancelled
         # execute_task reports failures itself: this is a bug, not a task's outcome.
         secrets = (self.pool.api_key,)
-        logger.error(
-            "task %s: the worker raised:\n%s", task_id, redacted_traceback(exc, secrets)
-        )
+        logger.error("task %s: the worker raised:\n%s", task_id, redacted_traceback(exc, secrets))
         error = redact(f"{type(exc).__name__}: {exc}", secrets)
         self.db.update_task(task_id, {"status": TaskStatus.FAILED.value, "error": error})
         return {"status": TaskStatus.FAILED.value, "retryable": False, "raised": True}
@@ -393,8 +391,9 @@ class _Run:
         if self.running:
             _, late = await asyncio.wait(self.running, timeout=_CLEANUP_BOUND_S)
             for straggler in late:
-                logger.warning("%s ignored cancellation for %s s", straggler.get_name(),
-                               _CLEANUP_BOUND_S)
+                logger.warning(
+                    "%s ignored cancellation for %s s", straggler.get_name(), _CLEANUP_BOUND_S
+                )
         for finished, (task_id, agent_id) in self.running.items():
             if finished.done() and (result := self._result_of(task_id, agent_id, finished)):
                 self._settle(task_id, result)  # a retryable failure goes back to pending

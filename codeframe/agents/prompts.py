@@ -96,8 +96,10 @@ def generation_prompt(context: Mapping[str, Any]) -> str:
         parts.append(f"Description:\n{task['description']}")
     issue = context.get("issue_context")
     if issue:
-        parts.append(f"Parent issue {issue.get('issue_number', '')}: {issue.get('title', '')}\n"
-                     f"{issue.get('description', '') or ''}".rstrip())
+        parts.append(
+            f"Parent issue {issue.get('issue_number', '')}: {issue.get('title', '')}\n"
+            f"{issue.get('description', '') or ''}".rstrip()
+        )
     for blocker in context.get("resolved_blockers", ()):
         parts.append(
             "A human answered an earlier blocker on this task.\n"

@@ -250,9 +250,7 @@ class WorkerAgent:
             self.codebase_index.update_files(written)
         return written
 
-    def update_task_status(
-        self, task_id: int, status: str, output: str | None = None
-    ) -> None:
+    def update_task_status(self, task_id: int, status: str, output: str | None = None) -> None:
         """Write a status (and output); ``completed_at`` is set on completion."""
         fields: dict[str, Any] = {"status": TaskStatus(status).value}
         if output is not None:
@@ -374,7 +372,11 @@ class WorkerAgent:
         failing_id = test_result_id
         for attempt in range(1, MAX_CORRECTION_ATTEMPTS + 1):
             await bc.broadcast_correction_attempt(
-                self.ws_manager, self.project_id, task_id, attempt, MAX_CORRECTION_ATTEMPTS,
+                self.ws_manager,
+                self.project_id,
+                task_id,
+                attempt,
+                MAX_CORRECTION_ATTEMPTS,
                 "in_progress",
             )
             fix = await self._attempt_self_correction(task, failing_id, attempt)
@@ -494,8 +496,9 @@ class WorkerAgent:
         await bc.broadcast_task_status(
             self.ws_manager, self.project_id, task_id, "in_progress", agent_id=self.agent_id
         )
-        await self._activity("task_started", f"started task #{task_id}: {task.get('title')}",
-                             task_id)
+        await self._activity(
+            "task_started", f"started task #{task_id}: {task.get('title')}", task_id
+        )
         context = self.build_context(task)
         context["resolved_blockers"] = [
             b for b in self.db.get_blockers_by_task(task_id) if b.get("resolved_at")
@@ -580,7 +583,10 @@ class WorkerAgent:
         try:
             async with asyncio.timeout(_BROADCAST_BOUND_S):
                 await bc.broadcast_task_status(
-                    self.ws_manager, self.project_id, task_id, "cancelled",
+                    self.ws_manager,
+                    self.project_id,
+                    task_id,
+                    "cancelled",
                     agent_id=self.agent_id,
                 )
         except TimeoutError:
@@ -604,4 +610,3 @@ class WorkerAgent:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(agent_id={self.agent_id!r}, project_id={self.project_id})"
-

@@ -97,9 +97,7 @@ def _check_ours(workdir: Path) -> None:
         ours = marker.read_text(encoding="utf-8") == _MARKER_TEXT
     except (OSError, UnicodeDecodeError):
         ours = False
-    foreign = sorted(
-        child.name for child in workdir.iterdir() if child.name not in _DEMO_ENTRIES
-    )
+    foreign = sorted(child.name for child in workdir.iterdir() if child.name not in _DEMO_ENTRIES)
     if not ours or foreign:
         what = f"it also holds {', '.join(foreign[:5])}" if foreign else f"its {MARKER} is not ours"
         raise DemoWorkdirError(
@@ -167,9 +165,7 @@ async def run_demo(
                 ws_manager=ws_manager,
                 client=client,
                 project_root=project_root,
-                test_runner=TestRunner(
-                    project_root, timeout=TEST_TIMEOUT_S, plugin_autoload=False
-                ),
+                test_runner=TestRunner(project_root, timeout=TEST_TIMEOUT_S, plugin_autoload=False),
             )
             started = time.monotonic()
             summary = await lead.start_multi_agent_execution(

@@ -101,10 +101,10 @@ class Catalogue:
         """Add a book; an ISBN already in the catalogue, however it is typed, is refused."""
 '''
 
-_VALIDATE = '''\
+_VALIDATE = """\
         if not is_valid_isbn13(book.isbn):
             raise ValueError(f"invalid ISBN-13: {book.isbn}")
-'''
+"""
 
 _ADD_AND_ACCESS = '''\
         isbn = normalize_isbn(book.isbn)
@@ -131,13 +131,13 @@ _SEARCH = '''
         ]
 '''
 
-_CATALOGUE_TAIL = '''
+_CATALOGUE_TAIL = """
     def __len__(self) -> int:
         return len(self._books)
 
     def __iter__(self) -> Iterator[Book]:
         return iter(self.books())
-'''
+"""
 
 
 def _catalogue(*, validate: bool, search: bool) -> str:
@@ -157,7 +157,7 @@ CATALOGUE_V3 = _catalogue(validate=True, search=True)
 
 # -- tests the backend tasks write with their code --------------------------------------------
 
-TEST_ISBN = '''\
+TEST_ISBN = """\
 import pytest
 
 from bookshelf.catalogue import Book, Catalogue
@@ -172,9 +172,9 @@ def test_a_duplicate_typed_differently_is_refused():
     catalogue = Catalogue([Book("Dune", "Frank Herbert", "978-0-441-17271-9", 9.99, 1965)])
     with pytest.raises(ValueError, match="duplicate ISBN"):
         catalogue.add(Book("Dune", "Frank Herbert", "9780441172719", 9.99, 1965))
-'''
+"""
 
-TEST_ISBN13 = '''\
+TEST_ISBN13 = """\
 import pytest
 
 from bookshelf.catalogue import Book, Catalogue
@@ -198,9 +198,9 @@ def test_wrong_check_digits_and_shapes_are_invalid(isbn):
 def test_the_catalogue_refuses_an_invalid_isbn():
     with pytest.raises(ValueError, match="invalid ISBN-13"):
         Catalogue().add(Book("Dune", "Frank Herbert", "978-0-441-17271-8", 9.99, 1965))
-'''
+"""
 
-TEST_SEARCH = '''\
+TEST_SEARCH = """\
 from bookshelf.catalogue import Book, Catalogue
 
 DUNE = Book("Dune", "Frank Herbert", "978-0-441-17271-9", 9.99, 1965)
@@ -213,11 +213,11 @@ def test_search_by_part_of_the_author_name():
 
 def test_search_by_isbn():
     assert Catalogue([DUNE, AUSTEN]).search("9780141439518") == [AUSTEN]
-'''
+"""
 
 # -- task 3 and task 6: the test worker's files ---------------------------------------------
 
-TEST_PRICING_HELPERS = '''\
+TEST_PRICING_HELPERS = """\
 import pytest
 
 from bookshelf.catalogue import Book
@@ -246,9 +246,9 @@ def test_total_of_several_books():
 
 def test_total_of_nothing_is_zero():
     assert total_price([]) == 0
-'''
+"""
 
-TEST_SEARCH_EDGE_CASES = '''\
+TEST_SEARCH_EDGE_CASES = """\
 import pytest
 
 from bookshelf.catalogue import Book, Catalogue
@@ -283,7 +283,7 @@ def test_results_keep_catalogue_order(catalogue):
 
 def test_no_match_finds_nothing(catalogue):
     assert catalogue.search("Tolkien") == []
-'''
+"""
 
 # -- task 7: bookshelf/export.py, four ways to round a float that all fail ----------------
 
@@ -328,11 +328,9 @@ EXPORT_DECIMAL = _export(
     '    return str(Decimal(price).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))',
     "from decimal import ROUND_HALF_UP, Decimal\n",
 )
-EXPORT_FLOOR = _export(
-    '    return f"{math.floor(price * 100 + 0.5) / 100:.2f}"', "import math\n"
-)
+EXPORT_FLOOR = _export('    return f"{math.floor(price * 100 + 0.5) / 100:.2f}"', "import math\n")
 
-TEST_EXPORT = '''\
+TEST_EXPORT = """\
 import pytest
 
 from bookshelf.catalogue import Book
@@ -357,7 +355,7 @@ def test_titles_with_commas_are_quoted():
 )
 def test_prices_round_half_up_to_cents(price, cents):
     assert export_csv([book(price)]).splitlines()[1].endswith("," + cents)
-'''
+"""
 
 # -- task 2: the frontend component ----------------------------------------------------------
 
@@ -520,9 +518,7 @@ def _prompt_pattern(title: str, attempt: int) -> re.Pattern[str]:
     if attempt == 0:
         # A first prompt names the task and is not a correction.
         return re.compile(rf"{heading}(?![\s\S]*^Self-correction attempt)", re.MULTILINE)
-    return re.compile(
-        rf"{heading}\s+^Self-correction attempt {attempt} of \d+\.", re.MULTILINE
-    )
+    return re.compile(rf"{heading}\s+^Self-correction attempt {attempt} of \d+\.", re.MULTILINE)
 
 
 def demo_rules() -> list[tuple[re.Pattern[str], Reply, str]]:

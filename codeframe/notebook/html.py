@@ -60,9 +60,7 @@ def _section(name: str, body: str) -> str:
 
 def status_badge(status: str) -> str:
     colour = STATUS_COLOURS.get(status, "#eeeeee")
-    return (
-        f'<span style="background:{colour};border-radius:3px;padding:0 6px">{esc(status)}</span>'
-    )
+    return f'<span style="background:{colour};border-radius:3px;padding:0 6px">{esc(status)}</span>'
 
 
 def _test_badge(status: str | None) -> str:
@@ -78,9 +76,9 @@ def header(snapshot: Mapping[str, Any], title: str, status: str = "", error: boo
     mode = snapshot["mode"]
     badge_colour = "#2e7d32" if mode == "live" else "#546e7a"
     figures = (
-        f'{progress["done"]}/{progress["total"]} tasks done · '
-        f'{esc(format_elapsed(snapshot["elapsed_s"]))} · {snapshot["tokens"]:,} tokens · '
-        f'{snapshot["events"]:,} events'
+        f"{progress['done']}/{progress['total']} tasks done · "
+        f"{esc(format_elapsed(snapshot['elapsed_s']))} · {snapshot['tokens']:,} tokens · "
+        f"{snapshot['events']:,} events"
     )
     line = ""
     if status:
@@ -129,9 +127,7 @@ def blockers_list(snapshot: Mapping[str, Any]) -> str:
     blockers = snapshot["blockers"]
     if not blockers:
         return ""
-    rows = [
-        _cells(esc(f"#{b['task_id']}"), esc(b["reason"]), esc(b["question"])) for b in blockers
-    ]
+    rows = [_cells(esc(f"#{b['task_id']}"), esc(b["reason"]), esc(b["question"])) for b in blockers]
     return _section("Blockers", _table(("task", "reason", "question"), rows))
 
 
@@ -147,7 +143,7 @@ def activity_log(snapshot: Mapping[str, Any], limit: int | None = None) -> str:
     return _section(
         "Activity",
         '<div style="display:flex;flex-direction:column-reverse;max-height:160px;'
-        'overflow-y:auto;font-family:monospace;font-size:11px;background:#fafafa;'
+        "overflow-y:auto;font-family:monospace;font-size:11px;background:#fafafa;"
         f'padding:4px"><div>{body}</div></div>',
     )
 

@@ -256,8 +256,11 @@ class PanelState:
         self._log(m, f"task #{m['task_id']} assigned to {m['agent_id']}")
 
     def _on_commit(self, m: Mapping[str, Any]) -> None:
-        self._log(m, f"task #{m['task_id']} commit {str(m['commit_hash'])[:8]}: "
-                     f"{m.get('commit_message', '')}")
+        self._log(
+            m,
+            f"task #{m['task_id']} commit {str(m['commit_hash'])[:8]}: "
+            f"{m.get('commit_message', '')}",
+        )
 
     # -- the run and the database --------------------------------------------------------
 

@@ -16,9 +16,7 @@ from codeframe.core.models import TestResult, TestStatus
 class FixedResultRunner:
     """``run_tests`` returns a copy of ``result`` after ``latency`` seconds; counts its calls."""
 
-    def __init__(
-        self, result: TestResult | None = None, *, latency: float = 0.0
-    ) -> None:
+    def __init__(self, result: TestResult | None = None, *, latency: float = 0.0) -> None:
         self.result = result or TestResult(TestStatus.NO_TESTS, output="tests are off")
         self.latency = latency
         self.calls: list[list[str] | None] = []

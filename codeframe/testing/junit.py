@@ -26,7 +26,6 @@ _OUTCOME_BY_TAG = {
 }
 
 
-
 @dataclass(frozen=True, slots=True)
 class JUnitReport:
     """What one report says: the four counts and each test case in file order."""

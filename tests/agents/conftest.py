@@ -10,32 +10,38 @@ import pytest
 from codeframe.testing.test_runner import TestRunner
 from codeframe.ui.websocket_broadcasts import BroadcastRecorder
 
-CALC = '''\
+CALC = """\
 def add(a, b):
     return a + b
-'''
+"""
 
-CALC_TESTS = '''\
+CALC_TESTS = """\
 from calc import add
 
 
 def test_add():
     assert add(2, 3) == 5
-'''
+"""
 
-MULTIPLY_OK = CALC + '''
+MULTIPLY_OK = (
+    CALC
+    + """
 
 def multiply(a, b):
     return a * b
-'''
+"""
+)
 
-MULTIPLY_BUGGY = CALC + '''
+MULTIPLY_BUGGY = (
+    CALC
+    + """
 
 def multiply(a, b):
     return a + b
-'''
+"""
+)
 
-MULTIPLY_TESTS = '''\
+MULTIPLY_TESTS = """\
 from calc import multiply
 
 
@@ -45,7 +51,7 @@ def test_multiply():
 
 def test_multiply_by_zero():
     assert multiply(7, 0) == 0
-'''
+"""
 
 
 def changes(*files: tuple[str, str, str | None], explanation: str = "done") -> dict:
@@ -68,10 +74,6 @@ def project(tmp_path: Path) -> Path:
     # Lets `from calc import add` work from tests/ without an installed package.
     (root / "pytest.ini").write_text("[pytest]\npythonpath = .\n")
     return root
-
-
-
-
 
 
 @pytest.fixture

@@ -17,10 +17,11 @@ from codeframe.llm import ScriptedClient
 from codeframe.persistence.database import Database
 from codeframe.testing.test_runner import TestRunner
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="the parent-death signal is Linux-only")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the parent-death signal is Linux-only"
+)
 
-KERNEL = textwrap.dedent('''
+KERNEL = textwrap.dedent("""
     import asyncio, sys
     from codeframe.agents.lead_agent import LeadAgent
     from codeframe.llm import ScriptedClient
@@ -41,7 +42,7 @@ KERNEL = textwrap.dedent('''
     lead = LeadAgent(project_id, db, client=ScriptedClient(default=reply),
                      test_runner=TestRunner(root, plugin_autoload=False))
     asyncio.run(lead.start_multi_agent_execution())
-''')
+""")
 
 
 def _alive(pid: int) -> bool:
@@ -67,7 +68,12 @@ async def test_a_killed_kernel_leaves_no_pytest_and_the_next_run_recovers(tmp_pa
         task_id = db.create_task(project_id, "Slow feature")
 
     kernel = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", KERNEL, str(db_path), str(root), str(pid_file),
+        sys.executable,
+        "-c",
+        KERNEL,
+        str(db_path),
+        str(root),
+        str(pid_file),
         env={k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"},
     )
     try:
@@ -85,11 +91,22 @@ async def test_a_killed_kernel_leaves_no_pytest_and_the_next_run_recovers(tmp_pa
     db = Database(db_path)
     try:
         assert db.get_task(task_id)["status"] == TaskStatus.IN_PROGRESS  # what the crash left
-        quick = {"files": [{"path": "tests/test_slow.py", "action": "modify",
-                            "content": "def test_quick():\n    assert True\n"}],
-                 "explanation": "quick"}
-        lead = LeadAgent(project_id, db, client=ScriptedClient(default=quick),
-                         test_runner=TestRunner(root, plugin_autoload=False))
+        quick = {
+            "files": [
+                {
+                    "path": "tests/test_slow.py",
+                    "action": "modify",
+                    "content": "def test_quick():\n    assert True\n",
+                }
+            ],
+            "explanation": "quick",
+        }
+        lead = LeadAgent(
+            project_id,
+            db,
+            client=ScriptedClient(default=quick),
+            test_runner=TestRunner(root, plugin_autoload=False),
+        )
         summary = await lead.start_multi_agent_execution()
         assert summary["completed"] == 1
         task = db.get_task(task_id)

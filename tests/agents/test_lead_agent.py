@@ -20,8 +20,10 @@ def note_reply(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Each task writes one small file named after its id, like the benchmark's tasks."""
     text = kwargs["messages"][0]["content"]
     task_id = text.split("Task #", 1)[1].split(":", 1)[0]
-    return {"files": [{"path": f"notes/task_{task_id}.txt", "action": "create",
-                       "content": text[:80]}], "explanation": f"note for {task_id}"}
+    return {
+        "files": [{"path": f"notes/task_{task_id}.txt", "action": "create", "content": text[:80]}],
+        "explanation": f"note for {task_id}",
+    }
 
 
 class CountingClient:
@@ -49,15 +51,15 @@ class CountingClient:
         await self.inner.close()
 
 
-
-
-
-
-
-
 def lead(db, project_id, client, runner=None, recorder=None, **kw) -> LeadAgent:
-    return LeadAgent(project_id, db, ws_manager=recorder, client=client,
-                     test_runner=runner or FixedResultRunner(), **kw)
+    return LeadAgent(
+        project_id,
+        db,
+        ws_manager=recorder,
+        client=client,
+        test_runner=runner or FixedResultRunner(),
+        **kw,
+    )
 
 
 async def test_forty_tasks_never_exceed_ten_in_flight_and_use_no_threads(db, project_id):
@@ -90,21 +92,30 @@ async def test_concurrency_is_capped_by_max_agents(db, project_id):
 
 
 async def test_dependencies_are_respected(db, project_id):
-    ids = db.create_tasks(project_id, [
-        {"title": "Create schema", "task_number": "1"},
-        {"title": "Add API endpoint", "task_number": "2", "depends_on": ["1"]},
-        {"title": "Add service layer", "task_number": "3", "depends_on": ["1"]},
-        {"title": "Wire endpoint to service", "task_number": "4", "depends_on": ["2", "3"]},
-    ])
+    ids = db.create_tasks(
+        project_id,
+        [
+            {"title": "Create schema", "task_number": "1"},
+            {"title": "Add API endpoint", "task_number": "2", "depends_on": ["1"]},
+            {"title": "Add service layer", "task_number": "3", "depends_on": ["1"]},
+            {"title": "Wire endpoint to service", "task_number": "4", "depends_on": ["2", "3"]},
+        ],
+    )
     client = ScriptedClient(default=note_reply)
     recorder = BroadcastRecorder()
     summary = await lead(db, project_id, client, recorder=recorder).start_multi_agent_execution()
 
     assert summary["completed"] == 4
-    order = [m["task_id"] for m in recorder.messages
-             if m["type"] == "task_status_changed" and m["status"] == "in_progress"]
-    done = [m["task_id"] for m in recorder.messages
-            if m["type"] == "task_status_changed" and m["status"] == "completed"]
+    order = [
+        m["task_id"]
+        for m in recorder.messages
+        if m["type"] == "task_status_changed" and m["status"] == "in_progress"
+    ]
+    done = [
+        m["task_id"]
+        for m in recorder.messages
+        if m["type"] == "task_status_changed" and m["status"] == "completed"
+    ]
     assert order[0] == ids[0]
     assert order[-1] == ids[3]
     assert done.index(ids[1]) < order.index(ids[3])
@@ -115,17 +126,21 @@ async def test_dependencies_are_respected(db, project_id):
 
 
 async def test_a_blocked_upstream_blocks_its_dependents(db, project_id):
-    ids = db.create_tasks(project_id, [
-        {"title": "Make the parser", "task_number": "1"},
-        {"title": "Use the parser", "task_number": "2", "depends_on": ["1"]},
-        {"title": "Document the parser use", "task_number": "3", "depends_on": ["2"]},
-        {"title": "Unrelated endpoint", "task_number": "4"},
-    ])
+    ids = db.create_tasks(
+        project_id,
+        [
+            {"title": "Make the parser", "task_number": "1"},
+            {"title": "Use the parser", "task_number": "2", "depends_on": ["1"]},
+            {"title": "Document the parser use", "task_number": "3", "depends_on": ["2"]},
+            {"title": "Unrelated endpoint", "task_number": "4"},
+        ],
+    )
     failing = FixedResultRunner(TestResult("failed", failed=1, output="assert 1 == 2"))
     client = ScriptedClient(default=note_reply)
     recorder = BroadcastRecorder()
-    summary = await lead(db, project_id, client, runner=failing,
-                         recorder=recorder).start_multi_agent_execution()
+    summary = await lead(
+        db, project_id, client, runner=failing, recorder=recorder
+    ).start_multi_agent_execution()
 
     statuses = {t["id"]: t["status"] for t in db.get_project_tasks(project_id)}
     # Everything fails its tests, so the two roots block on their own and 2, 3 are never run.
@@ -136,8 +151,9 @@ async def test_a_blocked_upstream_blocks_its_dependents(db, project_id):
     reasons = {b["task_id"]: b["reason"] for b in db.get_blockers(project_id)}
     assert f"task #{ids[0]}" in reasons[ids[1]]
     assert f"task #{ids[0]}" in reasons[ids[2]]  # transitively
-    blocked_msgs = {m["task_id"]: m["blocked_by"] for m in recorder.messages
-                    if m["type"] == "task_blocked"}
+    blocked_msgs = {
+        m["task_id"]: m["blocked_by"] for m in recorder.messages if m["type"] == "task_blocked"
+    }
     assert blocked_msgs[ids[0]] == []
     assert blocked_msgs[ids[1]] == [ids[0]]
 
@@ -154,10 +170,13 @@ async def test_a_failed_task_is_retried_then_completes(db, project_id):
 
 
 async def test_retries_stop_after_max_retries_and_block_dependents(db, project_id):
-    ids = db.create_tasks(project_id, [
-        {"title": "Always broken", "task_number": "1"},
-        {"title": "After broken", "task_number": "2", "depends_on": ["1"]},
-    ])
+    ids = db.create_tasks(
+        project_id,
+        [
+            {"title": "Always broken", "task_number": "1"},
+            {"title": "After broken", "task_number": "2", "depends_on": ["1"]},
+        ],
+    )
     client = ScriptedClient([("Always broken", RuntimeError("still broken"))])
     summary = await lead(db, project_id, client).start_multi_agent_execution(max_retries=2)
     assert summary["retries"] == 2
@@ -176,10 +195,13 @@ async def test_unretryable_failures_are_not_retried(db, project_id):
 
 
 async def test_a_cycle_is_reported_before_anything_runs(db, project_id):
-    ids = db.create_tasks(project_id, [
-        {"title": "A", "task_number": "1", "depends_on": ["2"]},
-        {"title": "B", "task_number": "2", "depends_on": ["1"]},
-    ])
+    ids = db.create_tasks(
+        project_id,
+        [
+            {"title": "A", "task_number": "1", "depends_on": ["2"]},
+            {"title": "B", "task_number": "2", "depends_on": ["1"]},
+        ],
+    )
     client = ScriptedClient(default=note_reply)
     with pytest.raises(DependencyCycleError) as caught:
         async with asyncio.timeout(10):
@@ -191,8 +213,9 @@ async def test_a_cycle_is_reported_before_anything_runs(db, project_id):
 
 async def test_a_missing_dependency_blocks_the_task(db, project_id):
     task_id = db.create_task(project_id, "Orphan", depends_on=[999])
-    summary = await lead(db, project_id, ScriptedClient(default=note_reply)) \
-        .start_multi_agent_execution()
+    summary = await lead(
+        db, project_id, ScriptedClient(default=note_reply)
+    ).start_multi_agent_execution()
     assert summary["blocked"] == 1
     assert "#999" in db.get_blockers(project_id)[0]["reason"]
     assert db.get_task(task_id)["status"] == TaskStatus.BLOCKED
@@ -214,16 +237,18 @@ async def test_timeout_cancels_exactly_the_running_tasks(db, project_id):
 async def test_cancelling_a_run_marks_running_tasks_and_a_new_run_resumes(db, project_id):
     ids = [db.create_task(project_id, f"Service {n}") for n in range(3)]
     slow = ScriptedClient(default=note_reply, latency=30)
-    run = asyncio.create_task(lead(db, project_id, slow).start_multi_agent_execution(
-        max_concurrent=2))
+    run = asyncio.create_task(
+        lead(db, project_id, slow).start_multi_agent_execution(max_concurrent=2)
+    )
     await asyncio.sleep(0.2)
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
     assert [db.get_task(i)["status"] for i in ids] == ["cancelled", "cancelled", "pending"]
 
-    summary = await lead(db, project_id, ScriptedClient(default=note_reply)) \
-        .start_multi_agent_execution()
+    summary = await lead(
+        db, project_id, ScriptedClient(default=note_reply)
+    ).start_multi_agent_execution()
     assert summary["completed"] == 3
 
 
@@ -232,8 +257,9 @@ async def test_a_second_run_while_one_is_live_is_refused(db, project_id):
     client = ScriptedClient(default=note_reply, latency=30)
     first = asyncio.create_task(lead(db, project_id, client).start_multi_agent_execution())
     await asyncio.sleep(0.1)
-    with pytest.raises(CodeframeError, match=f"a run is already in progress for project "
-                                             f"{project_id}"):
+    with pytest.raises(
+        CodeframeError, match=f"a run is already in progress for project {project_id}"
+    ):
         await lead(db, project_id, client).start_multi_agent_execution()
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -241,17 +267,24 @@ async def test_a_second_run_while_one_is_live_is_refused(db, project_id):
 
 
 async def test_agents_are_pooled_by_type_and_retired(db, project_id):
-    db.create_tasks(project_id, [
-        {"title": "Login form component", "task_number": "1"},
-        {"title": "Write pytest coverage for login", "task_number": "2"},
-        {"title": "Login API endpoint", "task_number": "3"},
-    ])
+    db.create_tasks(
+        project_id,
+        [
+            {"title": "Login form component", "task_number": "1"},
+            {"title": "Write pytest coverage for login", "task_number": "2"},
+            {"title": "Login API endpoint", "task_number": "3"},
+        ],
+    )
     recorder = BroadcastRecorder()
-    await lead(db, project_id, ScriptedClient(default=lambda kw: {
-        "files": [], "explanation": "nothing to change"}), recorder=recorder) \
-        .start_multi_agent_execution(max_concurrent=1)
-    created = [(m["agent_id"], m["agent_type"]) for m in recorder.messages
-               if m["type"] == "agent_created"]
+    await lead(
+        db,
+        project_id,
+        ScriptedClient(default=lambda kw: {"files": [], "explanation": "nothing to change"}),
+        recorder=recorder,
+    ).start_multi_agent_execution(max_concurrent=1)
+    created = [
+        (m["agent_id"], m["agent_type"]) for m in recorder.messages if m["type"] == "agent_created"
+    ]
     assert sorted(t for _, t in created) == ["backend", "frontend", "test"]
     retired = {m["agent_id"] for m in recorder.messages if m["type"] == "agent_retired"}
     assert retired == {a for a, _ in created}
@@ -264,8 +297,9 @@ async def test_agents_are_pooled_by_type_and_retired(db, project_id):
 async def test_a_resolved_blocker_unblocks_the_task_and_reaches_the_prompt(db, project_id):
     task_id = db.create_task(project_id, "Round prices half up")
     failing = FixedResultRunner(TestResult("failed", failed=1, output="assert '1.00' == '1.01'"))
-    await lead(db, project_id, ScriptedClient(default=note_reply), runner=failing) \
-        .start_multi_agent_execution()
+    await lead(
+        db, project_id, ScriptedClient(default=note_reply), runner=failing
+    ).start_multi_agent_execution()
     assert db.get_task(task_id)["status"] == TaskStatus.BLOCKED
     blocker = db.get_blockers(project_id)[0]
     assert blocker["question"]

@@ -43,9 +43,14 @@ def test_generation_prompt_carries_task_issue_and_human_answers():
 
 def test_correction_prompt_keeps_the_tail_of_long_output():
     output = "noise\n" * 5000 + "E   assert 1 == 2"
-    prompt = correction_prompt({"id": 1, "title": "t"}, attempt=2, max_attempts=3,
-                               test_status="failed", failure_output=output,
-                               files={"a.py": "x = 1\n", "gone.py": None})
+    prompt = correction_prompt(
+        {"id": 1, "title": "t"},
+        attempt=2,
+        max_attempts=3,
+        test_status="failed",
+        failure_output=output,
+        files={"a.py": "x = 1\n", "gone.py": None},
+    )
     assert "Self-correction attempt 2 of 3." in prompt
     assert prompt.count("E   assert 1 == 2") == 1
     assert "earlier characters cut" in prompt
@@ -62,8 +67,9 @@ def test_files_in_play_never_leave_the_project(tmp_path: Path):
 
 
 def test_authentication_errors_are_final_and_readable():
-    failure = describe_failure(_status_error(anthropic.AuthenticationError, 401),
-                               api_key="sk-secret")
+    failure = describe_failure(
+        _status_error(anthropic.AuthenticationError, 401), api_key="sk-secret"
+    )
     assert failure.retryable is False
     assert failure.message.startswith("AuthenticationError: ")
     assert "ANTHROPIC_API_KEY" in failure.message

@@ -35,10 +35,6 @@ class StallingTarget:
             await asyncio.sleep(30)
 
 
-
-
-
-
 async def _cancel_when(target: StallingTarget, run: asyncio.Task) -> None:
     async with asyncio.timeout(10):
         await target.reached.wait()
@@ -50,8 +46,13 @@ async def _cancel_when(target: StallingTarget, run: asyncio.Task) -> None:
 async def test_a_stop_while_a_task_is_handed_over_leaves_it_cancelled(db, project_id):
     task_id = db.create_task(project_id, "Slow hand-over")
     target = StallingTarget("task_assigned")
-    lead = LeadAgent(project_id, db, ws_manager=target, client=ScriptedClient(default=note_reply),
-                     test_runner=FixedResultRunner())
+    lead = LeadAgent(
+        project_id,
+        db,
+        ws_manager=target,
+        client=ScriptedClient(default=note_reply),
+        test_runner=FixedResultRunner(),
+    )
     await _cancel_when(target, asyncio.create_task(lead.start_multi_agent_execution()))
     assert db.get_task(task_id)["status"] == TaskStatus.CANCELLED
 
@@ -60,8 +61,9 @@ async def test_a_stop_while_a_retry_is_scheduled_keeps_the_retry(db, project_id)
     task_id = db.create_task(project_id, "Flaky once")
     client = ScriptedClient([("Flaky", [RuntimeError("connection reset"), note_reply])])
     target = StallingTarget("agent_status_changed", status="idle")
-    lead = LeadAgent(project_id, db, ws_manager=target, client=client,
-                     test_runner=FixedResultRunner())
+    lead = LeadAgent(
+        project_id, db, ws_manager=target, client=client, test_runner=FixedResultRunner()
+    )
     await _cancel_when(target, asyncio.create_task(lead.start_multi_agent_execution()))
     assert db.get_task(task_id)["status"] == TaskStatus.PENDING  # not a final "failed"
 
@@ -73,26 +75,38 @@ async def test_a_stop_while_a_retry_is_scheduled_keeps_the_retry(db, project_id)
 async def test_a_cancel_during_the_final_report_keeps_the_final_status(db, project_id, tmp_path):
     task_id = db.create_task(project_id, "Finished work")
     target = StallingTarget("task_status_changed", status="completed")
-    worker = BackendWorkerAgent(project_id, db, None, project_root=tmp_path / "project",
-                                ws_manager=target, client=ScriptedClient(default=note_reply),
-                                test_runner=FixedResultRunner())
+    worker = BackendWorkerAgent(
+        project_id,
+        db,
+        None,
+        project_root=tmp_path / "project",
+        ws_manager=target,
+        client=ScriptedClient(default=note_reply),
+        test_runner=FixedResultRunner(),
+    )
     await _cancel_when(target, asyncio.create_task(worker.execute_task(db.get_task(task_id))))
     row = db.get_task(task_id)
     assert row["status"] == TaskStatus.COMPLETED
     assert row["completed_at"]
 
 
-async def test_a_failing_ledger_write_never_swallows_a_cancel(db, project_id, tmp_path,
-                                                              monkeypatch):
+async def test_a_failing_ledger_write_never_swallows_a_cancel(
+    db, project_id, tmp_path, monkeypatch
+):
     task_id = db.create_task(project_id, "Cancelled mid-call")
 
     def broken(**_kwargs: Any) -> None:
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(db, "record_llm_call", broken)
-    worker = BackendWorkerAgent(project_id, db, None, project_root=tmp_path / "project",
-                                client=ScriptedClient(default=note_reply, latency=30),
-                                test_runner=FixedResultRunner())
+    worker = BackendWorkerAgent(
+        project_id,
+        db,
+        None,
+        project_root=tmp_path / "project",
+        client=ScriptedClient(default=note_reply, latency=30),
+        test_runner=FixedResultRunner(),
+    )
     running = asyncio.create_task(worker.execute_task(db.get_task(task_id)))
     await asyncio.sleep(0.1)
     running.cancel()
@@ -101,8 +115,7 @@ async def test_a_failing_ledger_write_never_swallows_a_cancel(db, project_id, tm
     assert db.get_task(task_id)["status"] == TaskStatus.CANCELLED
 
 
-async def test_a_heartbeat_that_cannot_write_does_not_lock_the_project(db, project_id,
-                                                                       monkeypatch):
+async def test_a_heartbeat_that_cannot_write_does_not_lock_the_project(db, project_id, monkeypatch):
     db.create_task(project_id, "Fast job")
     monkeypatch.setattr(lead_module, "_HEARTBEAT_WRITE_S", 0.0)
 
@@ -119,13 +132,17 @@ async def test_a_heartbeat_that_cannot_write_does_not_lock_the_project(db, proje
 
 
 async def test_a_cycle_changes_nothing_and_closes_its_run(db, project_id):
-    ids = db.create_tasks(project_id, [
-        {"title": "A", "task_number": "1", "depends_on": ["2"]},
-        {"title": "B", "task_number": "2", "depends_on": ["1"]},
-    ])
+    ids = db.create_tasks(
+        project_id,
+        [
+            {"title": "A", "task_number": "1", "depends_on": ["2"]},
+            {"title": "B", "task_number": "2", "depends_on": ["1"]},
+        ],
+    )
     db.update_task(ids[0], {"status": "cancelled"})
-    lead = LeadAgent(project_id, db, client=ScriptedClient(default=note_reply),
-                     test_runner=FixedResultRunner())
+    lead = LeadAgent(
+        project_id, db, client=ScriptedClient(default=note_reply), test_runner=FixedResultRunner()
+    )
     with pytest.raises(ValueError, match="Circular dependencies detected"):
         await lead.start_multi_agent_execution()
     assert db.get_task(ids[0])["status"] == TaskStatus.CANCELLED  # no recovery happened
@@ -133,13 +150,17 @@ async def test_a_cycle_changes_nothing_and_closes_its_run(db, project_id):
 
 
 async def test_a_missing_dependency_blocks_its_dependents_too(db, project_id):
-    ids = db.create_tasks(project_id, [
-        {"title": "Orphan", "task_number": "1", "depends_on": []},
-        {"title": "After the orphan", "task_number": "2", "depends_on": ["1"]},
-    ])
+    ids = db.create_tasks(
+        project_id,
+        [
+            {"title": "Orphan", "task_number": "1", "depends_on": []},
+            {"title": "After the orphan", "task_number": "2", "depends_on": ["1"]},
+        ],
+    )
     db.update_task(ids[0], {"depends_on": [999]})
-    lead = LeadAgent(project_id, db, client=ScriptedClient(default=note_reply),
-                     test_runner=FixedResultRunner())
+    lead = LeadAgent(
+        project_id, db, client=ScriptedClient(default=note_reply), test_runner=FixedResultRunner()
+    )
     summary = await lead.start_multi_agent_execution()
     assert summary["blocked"] == 2
     reasons = {b["task_id"]: b["reason"] for b in db.get_blockers(project_id)}
@@ -152,8 +173,9 @@ async def test_a_stop_while_a_retryable_failure_is_reported_keeps_the_retry(db, 
     client = ScriptedClient([("Flaky", [RuntimeError("connection reset"), note_reply])])
     # The worker has written "failed" and is broadcasting it when the stop lands.
     target = StallingTarget("activity_update", activity_type="task_failed")
-    lead = LeadAgent(project_id, db, ws_manager=target, client=client,
-                     test_runner=FixedResultRunner())
+    lead = LeadAgent(
+        project_id, db, ws_manager=target, client=client, test_runner=FixedResultRunner()
+    )
     await _cancel_when(target, asyncio.create_task(lead.start_multi_agent_execution()))
     assert db.get_task(task_id)["status"] == TaskStatus.PENDING
 
@@ -177,20 +199,25 @@ class CancelOnLastEvent:
 async def test_a_cancel_at_the_very_end_still_closes_the_run(db, project_id):
     db.create_task(project_id, "Only task")
     target = CancelOnLastEvent()
-    lead = LeadAgent(project_id, db, ws_manager=target, client=ScriptedClient(default=note_reply),
-                     test_runner=FixedResultRunner())
+    lead = LeadAgent(
+        project_id,
+        db,
+        ws_manager=target,
+        client=ScriptedClient(default=note_reply),
+        test_runner=FixedResultRunner(),
+    )
     target.run = asyncio.create_task(lead.start_multi_agent_execution())
     with pytest.raises(asyncio.CancelledError):
         await target.run
     assert all(run["ended_at"] for run in db.get_runs(project_id))
     db.create_task(project_id, "Next")  # the project is not left locked
-    again = LeadAgent(project_id, db, client=ScriptedClient(default=note_reply),
-                      test_runner=FixedResultRunner())
+    again = LeadAgent(
+        project_id, db, client=ScriptedClient(default=note_reply), test_runner=FixedResultRunner()
+    )
     assert (await again.start_multi_agent_execution())["completed"] == 2
 
 
-async def test_a_fault_after_the_final_write_does_not_undo_completed(db, project_id,
-                                                                    monkeypatch):
+async def test_a_fault_after_the_final_write_does_not_undo_completed(db, project_id, monkeypatch):
     task_id = db.create_task(project_id, "Done once")
     real_get_task, faults = db.get_task, []
 
@@ -211,8 +238,9 @@ async def test_a_fault_after_the_final_write_does_not_undo_completed(db, project
     assert len(client.history) == 1  # not run again
 
 
-async def test_an_unexpected_worker_error_is_logged_without_the_key(db, project_id, caplog,
-                                                                   monkeypatch):
+async def test_an_unexpected_worker_error_is_logged_without_the_key(
+    db, project_id, caplog, monkeypatch
+):
     key = "sk-ant-lead-0123456789abcdef"
     task_id = db.create_task(project_id, "Leaky")
     real_update = db.update_task

@@ -31,8 +31,15 @@ MULTIPLY_TASK = "Add a multiply function"
 
 def backend(db, project_id, project, client, runner, recorder=None, **kw):
     return BackendWorkerAgent(
-        project_id, db, None, project_root=project, ws_manager=recorder,
-        client=client, test_runner=runner, agent_id="backend-1", **kw,
+        project_id,
+        db,
+        None,
+        project_root=project,
+        ws_manager=recorder,
+        client=client,
+        test_runner=runner,
+        agent_id="backend-1",
+        **kw,
     )
 
 
@@ -42,11 +49,18 @@ def new_task(db: Database, project_id: int, title: str = MULTIPLY_TASK) -> dict:
 
 
 async def test_passes_first_time(db, project_id, project, runner, recorder):
-    client = ScriptedClient([(MULTIPLY_TASK, changes(
-        ("calc.py", "modify", MULTIPLY_OK),
-        ("tests/test_multiply.py", "create", MULTIPLY_TESTS),
-        explanation="added multiply",
-    ))])
+    client = ScriptedClient(
+        [
+            (
+                MULTIPLY_TASK,
+                changes(
+                    ("calc.py", "modify", MULTIPLY_OK),
+                    ("tests/test_multiply.py", "create", MULTIPLY_TESTS),
+                    explanation="added multiply",
+                ),
+            )
+        ]
+    )
     task = new_task(db, project_id)
     worker = backend(db, project_id, project, client, runner, recorder)
 
@@ -71,11 +85,20 @@ async def test_passes_first_time(db, project_id, project, runner, recorder):
 
 
 async def test_fails_then_corrects_itself(db, project_id, project, runner, recorder):
-    client = ScriptedClient([(MULTIPLY_TASK, [
-        changes(("calc.py", "modify", MULTIPLY_BUGGY),
-                ("tests/test_multiply.py", "create", MULTIPLY_TESTS)),
-        changes(("calc.py", "modify", MULTIPLY_OK), explanation="use * not +"),
-    ])])
+    client = ScriptedClient(
+        [
+            (
+                MULTIPLY_TASK,
+                [
+                    changes(
+                        ("calc.py", "modify", MULTIPLY_BUGGY),
+                        ("tests/test_multiply.py", "create", MULTIPLY_TESTS),
+                    ),
+                    changes(("calc.py", "modify", MULTIPLY_OK), explanation="use * not +"),
+                ],
+            )
+        ]
+    )
     task = new_task(db, project_id)
     result = await backend(db, project_id, project, client, runner, recorder).execute_task(task)
 
@@ -108,8 +131,9 @@ async def test_fails_then_corrects_itself(db, project_id, project, runner, recor
 
 
 async def test_three_failures_file_a_blocker(db, project_id, project, runner, recorder):
-    buggy = changes(("calc.py", "modify", MULTIPLY_BUGGY),
-                    ("tests/test_multiply.py", "create", MULTIPLY_TESTS))
+    buggy = changes(
+        ("calc.py", "modify", MULTIPLY_BUGGY), ("tests/test_multiply.py", "create", MULTIPLY_TESTS)
+    )
     still_buggy = changes(("calc.py", "modify", MULTIPLY_BUGGY + "\n# tried again\n"))
     client = ScriptedClient([(MULTIPLY_TASK, [buggy, still_buggy])])
     task = new_task(db, project_id)
@@ -138,14 +162,17 @@ async def test_three_failures_file_a_blocker(db, project_id, project, runner, re
     assert recorder.messages[-1]["status"] == "blocked"
 
 
-@pytest.mark.parametrize("reply_text", [
-    "Here you go:\n```json\n{\"files\": [{\"path\": \"notes.txt\", \"action\": \"create\", "
-    "\"content\": \"hi\"}], \"explanation\": \"fenced\"}\n```\nThanks!",
-    "Sure. {\"files\": [{\"path\": \"notes.txt\", \"action\": \"create\", \"content\": \"hi\"}],"
-    " \"explanation\": \"prose around\"} Let me know.",
-    "{\"files\": [{\"path\": \"notes.txt\", \"action\": \"create\", \"content\": \"hi\"}], "
-    "\"explanation\": \"plain\"}",
-])
+@pytest.mark.parametrize(
+    "reply_text",
+    [
+        'Here you go:\n```json\n{"files": [{"path": "notes.txt", "action": "create", '
+        '"content": "hi"}], "explanation": "fenced"}\n```\nThanks!',
+        'Sure. {"files": [{"path": "notes.txt", "action": "create", "content": "hi"}],'
+        ' "explanation": "prose around"} Let me know.',
+        '{"files": [{"path": "notes.txt", "action": "create", "content": "hi"}], '
+        '"explanation": "plain"}',
+    ],
+)
 async def test_text_replies_in_any_wrapping_are_accepted(
     db, project_id, project, runner, reply_text
 ):
@@ -161,13 +188,16 @@ def _truncated() -> Message:
     return message.model_copy(update={"stop_reason": "max_tokens"})
 
 
-@pytest.mark.parametrize(("reply", "named"), [
-    ("I cannot help with that.", "JSON"),
-    ('{"files": [{"path": "a.py", "action": "rename", "content": "x"}]}', "action"),
-    ('{"explanation": "no files key"}', "files"),
-    ('{"files": [{"path": "a.py", "action": "create", "content": 42}]}', "content"),
-    (_truncated(), "max_tokens"),
-])
+@pytest.mark.parametrize(
+    ("reply", "named"),
+    [
+        ("I cannot help with that.", "JSON"),
+        ('{"files": [{"path": "a.py", "action": "rename", "content": "x"}]}', "action"),
+        ('{"explanation": "no files key"}', "files"),
+        ('{"files": [{"path": "a.py", "action": "create", "content": 42}]}', "content"),
+        (_truncated(), "max_tokens"),
+    ],
+)
 async def test_unusable_replies_fail_clearly_and_write_nothing(
     db, project_id, project, runner, reply, named
 ):
@@ -186,20 +216,31 @@ async def test_unusable_replies_fail_clearly_and_write_nothing(
     assert db.get_test_results_by_task(task["id"]) == []
 
 
-@pytest.mark.parametrize(("bad_path", "named"), [
-    ("../escape.py", "path traversal"),
-    ("/tmp/abs.py", "absolute path"),
-    (".git/config", ".git/"),
-    ("a/../../x", "path traversal"),
-])
+@pytest.mark.parametrize(
+    ("bad_path", "named"),
+    [
+        ("../escape.py", "path traversal"),
+        ("/tmp/abs.py", "absolute path"),
+        (".git/config", ".git/"),
+        ("a/../../x", "path traversal"),
+    ],
+)
 async def test_path_attacks_are_rejected_atomically(
     db, project_id, project, runner, bad_path, named
 ):
     outside = project.parent / "escape.py"
     before = tree(project)
-    client = ScriptedClient([("Attack", changes(
-        ("good.py", "create", "x = 1\n"), (bad_path, "create", "owned = True\n"),
-    ))])
+    client = ScriptedClient(
+        [
+            (
+                "Attack",
+                changes(
+                    ("good.py", "create", "x = 1\n"),
+                    (bad_path, "create", "owned = True\n"),
+                ),
+            )
+        ]
+    )
     task = new_task(db, project_id, "Attack the tree")
     result = await backend(db, project_id, project, client, runner).execute_task(task)
 
@@ -214,13 +255,20 @@ async def test_path_attacks_are_rejected_atomically(
 
 
 async def test_frontend_worker_writes_only_its_folder(db, project_id, project, runner):
-    client = ScriptedClient([
-        ("Button component", changes(("frontend/Button.tsx", "create",
-                                      "export function Button() { return null }\n"))),
-        ("Sneaky", changes(("calc.py", "modify", "broken = True\n"))),
-    ])
-    worker = FrontendWorkerAgent(project_id, db, None, project_root=project, client=client,
-                                 test_runner=runner)
+    client = ScriptedClient(
+        [
+            (
+                "Button component",
+                changes(
+                    ("frontend/Button.tsx", "create", "export function Button() { return null }\n")
+                ),
+            ),
+            ("Sneaky", changes(("calc.py", "modify", "broken = True\n"))),
+        ]
+    )
+    worker = FrontendWorkerAgent(
+        project_id, db, None, project_root=project, client=client, test_runner=runner
+    )
     button = new_task(db, project_id, "Button component")
     ok = await worker.execute_task(button)
     assert ok["status"] == "completed", ok
@@ -242,10 +290,18 @@ async def test_frontend_worker_runs_frontend_tests(db, project_id, project, runn
         "def test_button_exists():\n"
         "    assert Path('frontend/Button.html').read_text().startswith('<button')\n"
     )
-    client = ScriptedClient([("Button", changes(
-        ("frontend/Button.html", "create", "<button>OK</button>\n")))])
-    worker = FrontendWorkerAgent(project_id, db, None, project_root=project, client=client,
-                                 test_runner=runner, frontend_dir="frontend")
+    client = ScriptedClient(
+        [("Button", changes(("frontend/Button.html", "create", "<button>OK</button>\n")))]
+    )
+    worker = FrontendWorkerAgent(
+        project_id,
+        db,
+        None,
+        project_root=project,
+        client=client,
+        test_runner=runner,
+        frontend_dir="frontend",
+    )
     task = new_task(db, project_id, "Button markup")
     result = await worker.execute_task(task)
     assert result["status"] == "completed", result
@@ -258,14 +314,24 @@ async def test_test_worker_writes_only_tests_and_runs_what_it_wrote(
 ):
     # A failing test elsewhere proves that only the written file runs.
     (project / "tests" / "test_broken.py").write_text("def test_broken():\n    assert False\n")
-    client = ScriptedClient([
-        ("Cover add", changes(("tests/test_add_more.py", "create",
-                               "from calc import add\n\ndef test_neg():\n"
-                               "    assert add(-1, 1) == 0\n"))),
-        ("Touch code", changes(("calc.py", "modify", "x = 1\n"))),
-    ])
-    worker = TestWorkerAgent(project_id, db, None, project_root=project, client=client,
-                             test_runner=runner)
+    client = ScriptedClient(
+        [
+            (
+                "Cover add",
+                changes(
+                    (
+                        "tests/test_add_more.py",
+                        "create",
+                        "from calc import add\n\ndef test_neg():\n    assert add(-1, 1) == 0\n",
+                    )
+                ),
+            ),
+            ("Touch code", changes(("calc.py", "modify", "x = 1\n"))),
+        ]
+    )
+    worker = TestWorkerAgent(
+        project_id, db, None, project_root=project, client=client, test_runner=runner
+    )
     task = new_task(db, project_id, "Cover add with tests")
     result = await worker.execute_task(task)
     assert result["status"] == "completed", result
@@ -286,8 +352,14 @@ async def test_no_tests_is_not_a_failure(db, project_id, tmp_path):
     from codeframe.testing.test_runner import TestRunner
 
     client = ScriptedClient([("Readme", changes(("README.md", "create", "# hi\n")))])
-    worker = BackendWorkerAgent(project_id, db, None, project_root=root, client=client,
-                                test_runner=TestRunner(root, plugin_autoload=False))
+    worker = BackendWorkerAgent(
+        project_id,
+        db,
+        None,
+        project_root=root,
+        client=client,
+        test_runner=TestRunner(root, plugin_autoload=False),
+    )
     task = new_task(db, project_id, "Readme")
     result = await worker.execute_task(task)
     assert result["status"] == "completed"
@@ -296,18 +368,25 @@ async def test_no_tests_is_not_a_failure(db, project_id, tmp_path):
 
 
 async def test_broadcasts_follow_the_pipeline(db, project_id, project, runner, recorder):
-    client = ScriptedClient([(MULTIPLY_TASK, [
-        changes(("calc.py", "modify", MULTIPLY_BUGGY),
-                ("tests/test_multiply.py", "create", MULTIPLY_TESTS)),
-        changes(("calc.py", "modify", MULTIPLY_OK)),
-    ])])
+    client = ScriptedClient(
+        [
+            (
+                MULTIPLY_TASK,
+                [
+                    changes(
+                        ("calc.py", "modify", MULTIPLY_BUGGY),
+                        ("tests/test_multiply.py", "create", MULTIPLY_TESTS),
+                    ),
+                    changes(("calc.py", "modify", MULTIPLY_OK)),
+                ],
+            )
+        ]
+    )
     task = new_task(db, project_id)
     await backend(db, project_id, project, client, runner, recorder).execute_task(task)
 
     seen = [
-        (m["type"], m.get("status"))
-        for m in recorder.messages
-        if m["type"] != "activity_update"
+        (m["type"], m.get("status")) for m in recorder.messages if m["type"] != "activity_update"
     ]
     assert seen == [
         ("task_status_changed", "in_progress"),
@@ -324,8 +403,9 @@ async def test_broadcasts_follow_the_pipeline(db, project_id, project, runner, r
 
 
 async def test_cancel_during_claude_call(db, project_id, project, runner, recorder):
-    client = ScriptedClient([(MULTIPLY_TASK, changes(("calc.py", "modify", MULTIPLY_OK)))],
-                            latency=30)
+    client = ScriptedClient(
+        [(MULTIPLY_TASK, changes(("calc.py", "modify", MULTIPLY_OK)))], latency=30
+    )
     task = new_task(db, project_id)
     before = tree(project)
     worker = backend(db, project_id, project, client, runner, recorder)
@@ -414,8 +494,9 @@ async def test_runner_that_cannot_start_fails_without_corrections(db, project_id
             return TestResult("error", runner_error="pytest is not installed for /usr/bin/python")
 
     client = ScriptedClient([("Any", changes(("x.py", "create", "x = 1\n")))])
-    worker = BackendWorkerAgent(project_id, db, None, project_root=project, client=client,
-                                test_runner=BrokenRunner())
+    worker = BackendWorkerAgent(
+        project_id, db, None, project_root=project, client=client, test_runner=BrokenRunner()
+    )
     task = new_task(db, project_id, "Any change")
     result = await worker.execute_task(task)
     assert result["status"] == "failed"
@@ -446,8 +527,9 @@ async def test_worker_without_client_or_key_fails_readably(
 
 
 async def test_claude_timeout_fails_the_task(db, project_id, project, runner):
-    client = ScriptedClient([(MULTIPLY_TASK, changes(("calc.py", "modify", MULTIPLY_OK)))],
-                            latency=5)
+    client = ScriptedClient(
+        [(MULTIPLY_TASK, changes(("calc.py", "modify", MULTIPLY_OK)))], latency=5
+    )
     worker = backend(db, project_id, project, client, runner, timeout=0.2)
     result = await worker.execute_task(new_task(db, project_id))
     assert result["status"] == "failed"
@@ -470,8 +552,9 @@ async def test_fetch_next_task_orders_by_priority_step_and_id(db, project_id, pr
 
 
 async def test_context_comes_from_the_index_and_issue(db, project_id, project):
-    issue_id = db.create_issue(project_id=project_id, issue_number="1.0", title="Maths",
-                               description="basic arithmetic")
+    issue_id = db.create_issue(
+        project_id=project_id, issue_number="1.0", title="Maths", description="basic arithmetic"
+    )
     (project / "shapes.py").write_text("def circle_area(r):\n    return 3.14 * r * r\n")
     task_id = db.create_task(project_id, "Circle area should use math.pi", issue_id=issue_id)
     worker = BackendWorkerAgent(project_id, db, None, project_root=project)

@@ -19,14 +19,23 @@ FAST_RETRY = {"retry-after-ms": "5"}  # the SDK honours it, so retries take mill
 def sdk_worker(db, project_id, project, runner, url, *, timeout=30.0, max_retries=2):
     client = anthropic.AsyncAnthropic(api_key=KEY, base_url=url, max_retries=max_retries)
     return BackendWorkerAgent(
-        project_id, db, None, project_root=project, client=client, test_runner=runner,
-        timeout=timeout, api_key=KEY,
+        project_id,
+        db,
+        None,
+        project_root=project,
+        client=client,
+        test_runner=runner,
+        timeout=timeout,
+        api_key=KEY,
     ), client
 
 
 def reply():
-    return message_body(changes(("calc.py", "modify", MULTIPLY_OK),
-                                ("tests/test_multiply.py", "create", MULTIPLY_TESTS)))
+    return message_body(
+        changes(
+            ("calc.py", "modify", MULTIPLY_OK), ("tests/test_multiply.py", "create", MULTIPLY_TESTS)
+        )
+    )
 
 
 async def test_overload_and_rate_limit_are_retried_by_the_sdk(db, project_id, project, runner):

@@ -32,16 +32,30 @@ async def run_task(tmp: Path, name: str, client) -> tuple[dict, Database, int]:
     db = Database(tmp / f"{name}.db")
     project_id = db.create_project(name, workspace_path=str(root))
     task_id = db.create_task(project_id, "Add a multiply function")
-    worker = BackendWorkerAgent(project_id, db, None, project_root=root, client=client,
-                                test_runner=TestRunner(root, plugin_autoload=False))
+    worker = BackendWorkerAgent(
+        project_id,
+        db,
+        None,
+        project_root=root,
+        client=client,
+        test_runner=TestRunner(root, plugin_autoload=False),
+    )
     return await worker.execute_task(db.get_task(task_id)), db, task_id
 
 
 async def test_a_recorded_fail_then_fix_session_replays_offline(tmp_path: Path):
     cassette = tmp_path / "session.json"
     steps = [
-        (200, message_body(changes(("calc.py", "modify", MULTIPLY_BUGGY),
-                                   ("tests/test_multiply.py", "create", MULTIPLY_TESTS))), {}),
+        (
+            200,
+            message_body(
+                changes(
+                    ("calc.py", "modify", MULTIPLY_BUGGY),
+                    ("tests/test_multiply.py", "create", MULTIPLY_TESTS),
+                )
+            ),
+            {},
+        ),
         (200, message_body(changes(("calc.py", "modify", MULTIPLY_OK))), {}),
     ]
     async with stub_anthropic(steps) as stub:
@@ -59,8 +73,10 @@ async def test_a_recorded_fail_then_fix_session_replays_offline(tmp_path: Path):
     replayed, db2, task2 = await run_task(tmp_path, "second", replay)
     assert replayed["status"] == "completed"
     assert replay.remaining == 0
-    runs = [[(r["attempt"], r["status"]) for r in db.get_test_results_by_task(t)]
-            for db, t in ((db1, task1), (db2, task2))]
+    runs = [
+        [(r["attempt"], r["status"]) for r in db.get_test_results_by_task(t)]
+        for db, t in ((db1, task1), (db2, task2))
+    ]
     assert runs[0] == runs[1] == [(0, "failed"), (1, "passed")]
     assert json.loads(text)["version"] == 1
 

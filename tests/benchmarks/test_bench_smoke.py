@@ -143,7 +143,11 @@ def test_report_has_every_figure_and_how_to_reproduce(smoke: dict[str, Any]) -> 
     for row in rows:
         assert "| " + " | ".join(row) + " |" in text
     assert [row[1] for row in rows if row[1]] == [
-        "≥ 0.90", "≤ 1 ms", "≤ 100 KB", "≤ 100 KB", "≤ 20 ms"
+        "≥ 0.90",
+        "≤ 1 ms",
+        "≤ 100 KB",
+        "≤ 100 KB",
+        "≤ 20 ms",
     ]
     assert all(row[5] in ("met", "**missed**") for row in rows if row[1])
     assert "2025-01-01 00:00 UTC" in text and "CPU: test CPU" in text
@@ -161,9 +165,7 @@ def _replay(smoke: dict[str, Any], calls: list[str]) -> run.Executor:
         design, kind = name.split("_", 1)
         if kind == "memory":
             return smoke["memory"][design]["heap" if params["trace"] else "rss"]
-        section = "lag" if kind == "lag" else (
-            "efficiency" if params["latency"] else "overhead"
-        )
+        section = "lag" if kind == "lag" else ("efficiency" if params["latency"] else "overhead")
         return smoke[section][design][0]
 
     return execute

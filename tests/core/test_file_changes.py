@@ -114,11 +114,15 @@ REFUSED = [
     pytest.param([create("gen"), create("gen/x.py")], FileChangeError, "folder", id="file-and-dir"),
     # Deleting a link removes the link; writing it writes its file: never both in one group.
     pytest.param(
-        [delete("alias.py"), create("alias.py")], FileChangeError, "same file",
+        [delete("alias.py"), create("alias.py")],
+        FileChangeError,
+        "same file",
         id="unlink-then-write",
     ),
     pytest.param(
-        [modify("alias.py"), delete("alias.py")], FileChangeError, "same file",
+        [modify("alias.py"), delete("alias.py")],
+        FileChangeError,
+        "same file",
         id="write-then-unlink",
     ),
 ]

@@ -16,13 +16,38 @@ from codeframe.errors import FileChangeError
 
 # Names that exist in the tree below (in-tree links included) and names that do not yet.
 PLAIN = [
-    "app.py", "alias.py", "pkg", "mod.py", "frontend", "ui.js", "up", "tests", "test_x.py",
-    "new", "é", "日本.py", "a b", ".",
+    "app.py",
+    "alias.py",
+    "pkg",
+    "mod.py",
+    "frontend",
+    "ui.js",
+    "up",
+    "tests",
+    "test_x.py",
+    "new",
+    "é",
+    "日本.py",
+    "a b",
+    ".",
 ]
 # The pieces path attacks are made of: links out of the tree, traversal, absolute forms.
 ATTACK = [
-    *PLAIN, "..", "escape", "inlink", "secret.txt", "", "~", "~root", ".git", "outside", "C:",
-    "\\", "..\\..", "%2e%2e", "\x00",
+    *PLAIN,
+    "..",
+    "escape",
+    "inlink",
+    "secret.txt",
+    "",
+    "~",
+    "~root",
+    ".git",
+    "outside",
+    "C:",
+    "\\",
+    "..\\..",
+    "%2e%2e",
+    "\x00",
 ]
 PREFIXES = ["", "", "", "./", "/", "//", "\\", "C:\\", "c:", "~/", "\\\\srv\\share\\", "../"]
 
@@ -30,8 +55,17 @@ plain_paths = st.lists(st.sampled_from(PLAIN), min_size=1, max_size=4).map("/".j
 # Through the links of the tree - out of it (escape/, inlink), back up to its top
 # (frontend/up/) - and into .git/, which must never change either.
 HOT = [
-    "escape", "escape/", "inlink", "inlink/", "frontend/up/", "frontend/up/..", "alias.py",
-    ".git/", ".git/config", "pkg/../.git", "frontend/up/.git",
+    "escape",
+    "escape/",
+    "inlink",
+    "inlink/",
+    "frontend/up/",
+    "frontend/up/..",
+    "alias.py",
+    ".git/",
+    ".git/config",
+    "pkg/../.git",
+    "frontend/up/.git",
 ]
 hot_paths = st.builds(
     lambda start, rest: start + rest,

@@ -127,9 +127,7 @@ def test_three_tasks_are_in_flight_together_at_the_start(demo):
         if message["status"] != "in_progress":
             break
         started_before_any_finished.append(message["task_id"])
-    assert sorted(started_before_any_finished) == sorted(
-        task_id(demo, n) for n in ("1", "2", "3")
-    )
+    assert sorted(started_before_any_finished) == sorted(task_id(demo, n) for n in ("1", "2", "3"))
 
 
 def test_the_agents_changed_the_copy_and_never_the_packaged_sample(demo):
@@ -301,17 +299,38 @@ async def test_progress_lines_carry_elapsed_seconds_and_task_titles():
     clock, out = Clock(), io.StringIO()
     printer = ConsoleProgress(out, clock=clock)
     clock.now = 51.25
-    await printer.broadcast({"type": "task_assigned", "task_id": 4, "agent_id": "backend-1",
-                             "task_title": "Validate ISBN-13 check digits"})
-    await printer.broadcast({"type": "task_status_changed", "task_id": 4,
-                             "status": "in_progress", "agent_id": "backend-1"})
-    await printer.broadcast({"type": "correction_attempt", "task_id": 4, "attempt_number": 2,
-                             "max_attempts": 3, "status": "success"})
-    await printer.broadcast({"type": "agent_status_changed", "agent_id": "backend-1",
-                             "status": "idle"})
+    await printer.broadcast(
+        {
+            "type": "task_assigned",
+            "task_id": 4,
+            "agent_id": "backend-1",
+            "task_title": "Validate ISBN-13 check digits",
+        }
+    )
+    await printer.broadcast(
+        {
+            "type": "task_status_changed",
+            "task_id": 4,
+            "status": "in_progress",
+            "agent_id": "backend-1",
+        }
+    )
+    await printer.broadcast(
+        {
+            "type": "correction_attempt",
+            "task_id": 4,
+            "attempt_number": 2,
+            "max_attempts": 3,
+            "status": "success",
+        }
+    )
+    await printer.broadcast(
+        {"type": "agent_status_changed", "agent_id": "backend-1", "status": "idle"}
+    )
     for _ in range(2):
-        await printer.broadcast({"type": "progress_update", "completed": 9, "total": 9,
-                                 "percentage": 100})
+        await printer.broadcast(
+            {"type": "progress_update", "completed": 9, "total": 9, "percentage": 100}
+        )
     assert out.getvalue().splitlines() == [
         "[   1.2s] #4 Validate ISBN-13 check digits: started by backend-1",
         "[   1.2s] #4 Validate ISBN-13 check digits: self-correction attempt 2/3 made the "

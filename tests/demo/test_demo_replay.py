@@ -24,8 +24,9 @@ async def test_a_recorded_demo_replays_to_the_same_outcome(tmp_path: Path):
     cassette = tmp_path / "demo.json"
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
     # The cassette stores the project root as <root>, so another folder replays it.
-    recorder = RecordingClient(demo_client(latency=0.0), cassette,
-                               root=first_dir.resolve() / PROJECT_DIR)
+    recorder = RecordingClient(
+        demo_client(latency=0.0), cassette, root=first_dir.resolve() / PROJECT_DIR
+    )
     recorded = await run_demo(first_dir, client=recorder)
 
     # "turn": the second run may interleave differently, and prompts carry shared context.

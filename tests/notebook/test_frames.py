@@ -102,7 +102,10 @@ def ids(db: Database) -> dict[str, int]:
         cases=[TestCase("tests/test_isbn.py::test_zero", "passed")],
     )  # fmt: skip
     db.create_correction_attempt(
-        fix, 1, "test_zero failed", "take the sum modulo 10",
+        fix,
+        1,
+        "test_zero failed",
+        "take the sum modulo 10",
         [{"path": "bookshelf/isbn.py", "action": "modify", "content": "..."}],
         test_result_id=fixed_run,
     )

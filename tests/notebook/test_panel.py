@@ -40,18 +40,16 @@ class SequenceRunner:
 
     async def run_tests(self, test_paths: Sequence[str] | None = None) -> TestResult:
         status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
-        return TestResult(status, passed=int(status == "passed"), failed=int(status != "passed"),
-                          output=f"1 {status}")
+        return TestResult(
+            status,
+            passed=int(status == "passed"),
+            failed=int(status != "passed"),
+            output=f"1 {status}",
+        )
 
 
 def no_change(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {"files": [], "explanation": "nothing to change"}
-
-
-
-
-
-
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -119,8 +117,16 @@ async def test_panel_as_a_workers_target_matches_the_database(db, project_id, pr
     client = ScriptedClient(default=no_change)
     # Add multiply: fails, then passes after one correction. Parse dates: never passes.
     runner = SequenceRunner(["failed", "passed", "failed"])
-    worker = BackendWorkerAgent(project_id, db, None, project_root=project, ws_manager=panel,
-                                client=client, test_runner=runner, agent_id="backend-1")
+    worker = BackendWorkerAgent(
+        project_id,
+        db,
+        None,
+        project_root=project,
+        ws_manager=panel,
+        client=client,
+        test_runner=runner,
+        agent_id="backend-1",
+    )
     first = await worker.execute_task(db.get_task(corrected))
     second = await worker.execute_task(db.get_task(stuck))
     assert (first["status"], second["status"]) == ("completed", "blocked")
@@ -147,11 +153,17 @@ async def test_panel_as_the_lead_agents_target_matches_the_database(db, project_
         {"title": "Broken service", "task_number": "3"},
         {"title": "Wire broken service", "task_number": "4", "depends_on": ["3"]},
     ])  # fmt: skip
-    client = ScriptedClient([("Broken service", RuntimeError("connection reset"))],
-                            default=no_change)
+    client = ScriptedClient(
+        [("Broken service", RuntimeError("connection reset"))], default=no_change
+    )
     panel = AgentPanel(db, project_id)
-    lead = LeadAgent(project_id, db, ws_manager=panel, client=client,
-                     test_runner=FixedResultRunner(TestResult("passed", passed=1)))
+    lead = LeadAgent(
+        project_id,
+        db,
+        ws_manager=panel,
+        client=client,
+        test_runner=FixedResultRunner(TestResult("passed", passed=1)),
+    )
     summary = await lead.start_multi_agent_execution(max_retries=1, max_concurrent=2)
     assert (summary["completed"], summary["failed"], summary["blocked"]) == (2, 1, 1)
 
@@ -178,17 +190,50 @@ def flood_messages(n: int, project_id: int = 1) -> list[dict[str, Any]]:
         base = {"project_id": project_id, "timestamp": stamp}
         kind = i % 4
         if kind == 0:
-            out.append({**base, "type": "task_status_changed", "task_id": task_id,
-                        "status": "in_progress", "agent_id": agent_id})
+            out.append(
+                {
+                    **base,
+                    "type": "task_status_changed",
+                    "task_id": task_id,
+                    "status": "in_progress",
+                    "agent_id": agent_id,
+                }
+            )
         elif kind == 1:
-            out.append({**base, "type": "activity_update", "activity_type": "note",
-                        "message": f"event {i}", "task_id": task_id, "agent_id": agent_id})
+            out.append(
+                {
+                    **base,
+                    "type": "activity_update",
+                    "activity_type": "note",
+                    "message": f"event {i}",
+                    "task_id": task_id,
+                    "agent_id": agent_id,
+                }
+            )
         elif kind == 2:
-            out.append({**base, "type": "test_result", "task_id": task_id, "status": "passed",
-                        "passed": 1, "failed": 0, "errors": 0, "skipped": 0, "duration": 0.1})
+            out.append(
+                {
+                    **base,
+                    "type": "test_result",
+                    "task_id": task_id,
+                    "status": "passed",
+                    "passed": 1,
+                    "failed": 0,
+                    "errors": 0,
+                    "skipped": 0,
+                    "duration": 0.1,
+                }
+            )
         else:
-            out.append({**base, "type": "agent_status_changed", "agent_id": agent_id,
-                        "status": "busy", "current_task": {"id": task_id, "title": "T"}})
+            out.append(
+                {
+                    **base,
+                    "type": "agent_status_changed",
+                    "agent_id": agent_id,
+                    "status": "busy",
+                    "current_task": {"id": task_id, "title": "T"},
+                }
+            )
     return out
 
 
@@ -237,8 +282,9 @@ async def test_a_render_error_is_logged_once_and_never_raised(monkeypatch, caplo
 
     monkeypatch.setattr(views, "task_board", broken)
     with caplog.at_level(logging.ERROR, logger="codeframe.notebook.panel"):
-        await panel.broadcast({"type": "task_status_changed", "project_id": 1, "task_id": 1,
-                               "status": "in_progress"})
+        await panel.broadcast(
+            {"type": "task_status_changed", "project_id": 1, "task_id": 1, "status": "in_progress"}
+        )
         await panel.flush()
         await panel.flush()
         await panel.broadcast({"type": "not an event"})  # malformed: no fields at all
@@ -265,8 +311,13 @@ async def test_a_malformed_event_is_logged_and_the_sender_goes_on(caplog):
 async def test_static_html_escapes_titles_and_activity(db, project_id):
     task_id = db.create_task(project_id, "<script>alert('task')</script>")
     panel = AgentPanel(db, project_id, title="<script>alert('title')</script>")
-    await panel.broadcast({"type": "activity_update", "project_id": project_id,
-                           "message": "<img src=x onerror=alert(1)>"})
+    await panel.broadcast(
+        {
+            "type": "activity_update",
+            "project_id": project_id,
+            "message": "<img src=x onerror=alert(1)>",
+        }
+    )
     page = panel.to_html()
     assert "<script>" not in page
     assert "<img" not in page
@@ -292,8 +343,7 @@ async def test_the_stop_button_cancels_a_background_run(db, project_id):
     ids = [db.create_task(project_id, f"Service {n}") for n in range(3)]
     slow = ScriptedClient(default=no_change, latency=30)
     panel = AgentPanel(db, project_id)
-    lead = LeadAgent(project_id, db, ws_manager=panel, client=slow,
-                     test_runner=FixedResultRunner())
+    lead = LeadAgent(project_id, db, ws_manager=panel, client=slow, test_runner=FixedResultRunner())
     assert panel.stop_button.disabled
     run = panel.start(lead.start_multi_agent_execution(max_concurrent=2))
     assert panel.running and panel.snapshot()["running"]
@@ -315,8 +365,13 @@ async def test_the_stop_button_cancels_a_background_run(db, project_id):
 async def test_stop_returns_after_clean_up_and_a_second_start_is_refused(db, project_id):
     ids = [db.create_task(project_id, f"Service {n}") for n in range(3)]
     panel = AgentPanel(db, project_id)
-    slow = LeadAgent(project_id, db, ws_manager=panel, test_runner=FixedResultRunner(),
-                     client=ScriptedClient(default=no_change, latency=30))
+    slow = LeadAgent(
+        project_id,
+        db,
+        ws_manager=panel,
+        test_runner=FixedResultRunner(),
+        client=ScriptedClient(default=no_change, latency=30),
+    )
     run = panel.start(slow.start_multi_agent_execution(max_concurrent=2))
     with pytest.raises(CodeframeError, match="already in progress"):
         panel.start(slow.start_multi_agent_execution())  # closed, never "never awaited"
@@ -328,8 +383,13 @@ async def test_stop_returns_after_clean_up_and_a_second_start_is_refused(db, pro
     assert panel.snapshot()["running"] is False
     await panel.stop()  # nothing running: a no-op
 
-    fast = LeadAgent(project_id, db, ws_manager=panel, test_runner=FixedResultRunner(),
-                     client=ScriptedClient(default=no_change))
+    fast = LeadAgent(
+        project_id,
+        db,
+        ws_manager=panel,
+        test_runner=FixedResultRunner(),
+        client=ScriptedClient(default=no_change),
+    )
     summary = await panel.start(fast.start_multi_agent_execution())  # Stop, then resume
     assert summary["completed"] == 3
     snap = panel.snapshot()

@@ -138,10 +138,12 @@ async def test_activity_keeps_the_last_lines_newest_last() -> None:
 
 def test_events_of_another_project_are_not_folded() -> None:
     state = PanelState(clock=FakeClock())
-    assert state.apply({"type": "task_status_changed", "project_id": 4, "task_id": 1,
-                        "status": "in_progress"})
-    assert not state.apply({"type": "task_status_changed", "project_id": 5, "task_id": 2,
-                            "status": "in_progress"})
+    assert state.apply(
+        {"type": "task_status_changed", "project_id": 4, "task_id": 1, "status": "in_progress"}
+    )
+    assert not state.apply(
+        {"type": "task_status_changed", "project_id": 5, "task_id": 2, "status": "in_progress"}
+    )
     snap = state.snapshot()
     assert snap["project_id"] == 4  # taken from the first event
     assert list(snap["tasks"]) == [1]
@@ -193,8 +195,14 @@ def test_refresh_makes_the_snapshot_equal_the_database(db: Database) -> None:
 
     state = PanelState(project_id, clock=FakeClock())
     # Stale event knowledge is replaced by the rows.
-    state.apply({"type": "task_status_changed", "project_id": project_id, "task_id": done,
-                 "status": "in_progress"})
+    state.apply(
+        {
+            "type": "task_status_changed",
+            "project_id": project_id,
+            "task_id": done,
+            "status": "in_progress",
+        }
+    )
     state.refresh(db)
     snap = state.snapshot()
     rows = {t["id"]: t for t in db.get_project_tasks(project_id)}

@@ -152,7 +152,10 @@ def test_assign_task_writes_status_count_and_history_at_once(db, project_id):
     assert db.assign_task(task_id, "backend-2", run_id=run_id) == 2
     task = db.get_task(task_id)
     assert (task["status"], task["assigned_to"], task["execution_count"]) == (
-        "assigned", "backend-2", 2)
+        "assigned",
+        "backend-2",
+        2,
+    )
     assert [a["agent_id"] for a in db.get_task_assignments(task_id)] == ["backend-1", "backend-2"]
     with pytest.raises(NotFoundError):
         db.assign_task(9999, "backend-1")
@@ -161,9 +164,18 @@ def test_assign_task_writes_status_count_and_history_at_once(db, project_id):
 
 def test_llm_call_can_count_its_tokens_in_the_same_write(db, project_id):
     task_id = db.create_task(project_id, "Tokens")
-    common = dict(task_id=task_id, agent_id="backend-1", attempt=0, model="m",
-                  request={"system": "s", "messages": []}, reply_text="{}",
-                  stop_reason="tool_use", input_tokens=120, output_tokens=80, latency_s=0.1)
+    common = dict(
+        task_id=task_id,
+        agent_id="backend-1",
+        attempt=0,
+        model="m",
+        request={"system": "s", "messages": []},
+        reply_text="{}",
+        stop_reason="tool_use",
+        input_tokens=120,
+        output_tokens=80,
+        latency_s=0.1,
+    )
     db.record_llm_call(**common)
     assert not db.get_task(task_id)["actual_tokens"]
     db.record_llm_call(**common, count_tokens=True)

@@ -65,7 +65,8 @@ class StubAnthropic:
                 header_lines = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
                 writer.write(
                     f"HTTP/1.1 {status} Stub\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: {len(data)}\r\n{header_lines}\r\n".encode() + data
+                    f"Content-Length: {len(data)}\r\n{header_lines}\r\n".encode()
+                    + data
                 )
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionResetError):

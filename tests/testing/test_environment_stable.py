@@ -6,8 +6,13 @@ from codeframe.testing.environment import build_child_env
 
 
 def test_colour_forcing_is_dropped_and_the_width_fixed():
-    kernel_like = {"FORCE_COLOR": "1", "PY_COLORS": "1", "CLICOLOR_FORCE": "1", "COLUMNS": "237",
-                   "PATH": "/usr/bin"}
+    kernel_like = {
+        "FORCE_COLOR": "1",
+        "PY_COLORS": "1",
+        "CLICOLOR_FORCE": "1",
+        "COLUMNS": "237",
+        "PATH": "/usr/bin",
+    }
     env = build_child_env(kernel_like)
     assert "FORCE_COLOR" not in env and "PY_COLORS" not in env and "CLICOLOR_FORCE" not in env
     assert env["COLUMNS"] == "100"
@@ -19,11 +24,23 @@ def test_a_caller_may_still_choose_a_width():
 
 
 def test_passwords_and_access_keys_are_dropped_too():
-    env = build_child_env({"AWS_SECRET_ACCESS_KEY": "x", "PGPASSWORD": "x",
-                           "DB_PASSWORD": "x", "GOOGLE_APPLICATION_CREDENTIALS": "x",
-                           "SSH_PRIVATE_KEY": "x", "HOME": "/root"})
+    env = build_child_env(
+        {
+            "AWS_SECRET_ACCESS_KEY": "x",
+            "PGPASSWORD": "x",
+            "DB_PASSWORD": "x",
+            "GOOGLE_APPLICATION_CREDENTIALS": "x",
+            "SSH_PRIVATE_KEY": "x",
+            "HOME": "/root",
+        }
+    )
     assert "HOME" in env
-    assert not {"AWS_SECRET_ACCESS_KEY", "PGPASSWORD", "DB_PASSWORD",
-                "GOOGLE_APPLICATION_CREDENTIALS", "SSH_PRIVATE_KEY"} & set(env)
+    assert not {
+        "AWS_SECRET_ACCESS_KEY",
+        "PGPASSWORD",
+        "DB_PASSWORD",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "SSH_PRIVATE_KEY",
+    } & set(env)
     # A project whose tests need one passes it on purpose.
     assert build_child_env({}, overrides={"PGPASSWORD": "test"})["PGPASSWORD"] == "test"

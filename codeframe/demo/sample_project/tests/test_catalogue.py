@@ -2,9 +2,7 @@ import pytest
 from bookshelf.catalogue import Book, Catalogue
 
 DUNE = Book("Dune", "Frank Herbert", "978-0-441-17271-9", 9.99, 1965)
-PRAGMATIC = Book(
-    "The Pragmatic Programmer", "Andrew Hunt", "978-0-201-61622-4", 39.95, 1999
-)
+PRAGMATIC = Book("The Pragmatic Programmer", "Andrew Hunt", "978-0-201-61622-4", 39.95, 1999)
 
 
 def test_books_keep_the_order_they_were_added_in():
