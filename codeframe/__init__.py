@@ -4,26 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from codeframe.errors import (
-    ClaudeTimeoutError,
-    CodeframeError,
-    ContentTooLargeError,
-    DependencyCycleError,
-    DuplicateError,
-    FileChangeError,
-    InvalidInputError,
-    MissingAPIKeyError,
-    MissingFileError,
-    NotFoundError,
-    ReplayMissError,
-    ResponseFormatError,
-    RunnerUnavailableError,
-    RunTimeoutError,
-    SchemaError,
-    ScriptMissError,
-    UnsafePathError,
-    UnsupportedPlatformError,
-)
+from codeframe import errors as _errors
+from codeframe.errors import *  # noqa: F403  # the whole tree, re-exported
 
 __version__ = "0.1.0"
 
@@ -40,25 +22,4 @@ def enable_logging(level: int | str = logging.INFO) -> logging.Handler:
     return handler
 
 
-__all__ = [
-    "ClaudeTimeoutError",
-    "CodeframeError",
-    "ContentTooLargeError",
-    "DependencyCycleError",
-    "DuplicateError",
-    "FileChangeError",
-    "InvalidInputError",
-    "MissingAPIKeyError",
-    "MissingFileError",
-    "NotFoundError",
-    "ReplayMissError",
-    "ResponseFormatError",
-    "RunTimeoutError",
-    "RunnerUnavailableError",
-    "SchemaError",
-    "ScriptMissError",
-    "UnsafePathError",
-    "UnsupportedPlatformError",
-    "__version__",
-    "enable_logging",
-]
+__all__ = [*_errors.__all__, "__version__", "enable_logging"]

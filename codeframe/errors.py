@@ -19,7 +19,12 @@ it derives from that too, so code that expects the built-in keeps working::
     ├── MissingAPIKeyError                         live Claude asked for with no key
     ├── RunnerUnavailableError                     the test runner could not run pytest at all
     ├── DependencyCycleError     (+ ValueError)    circular task dependencies
+    ├── IllegalTransitionError                     a task status change its lifecycle forbids
+    ├── UnknownAgentTypeError    (+ ValueError)    a worker type that does not exist
+    ├── PoolCapacityError        (+ RuntimeError)  the agent pool is full
+    ├── UnknownAgentError        (+ KeyError)      an agent id that is not in the pool
     ├── RunTimeoutError          (+ TimeoutError)  a lead-agent run passed its deadline
+    ├── TaskTimeoutError         (+ TimeoutError)  one task ran past its run's task_timeout
     ├── ScriptMissError                            a scripted client has no reply
     ├── DemoWorkdirError         (+ FileExistsError)  a demo folder we will not wipe
     ├── ReplayMissError                            a cassette has no recording
@@ -96,12 +101,44 @@ class DependencyCycleError(CodeframeError, ValueError):
     """Task dependencies that form a cycle; the message names it."""
 
 
+class IllegalTransitionError(CodeframeError):
+    """A task status change its lifecycle does not allow from the task's current status."""
+
+    def __init__(self, task_id: int, current: str, target: str, transition: str = "") -> None:
+        how = f" ({transition})" if transition else ""
+        super().__init__(f"task {task_id} cannot go from {current} to {target}{how}")
+        self.task_id = task_id
+        self.current = current
+        self.target = target
+        self.transition = transition
+
+
+class UnknownAgentTypeError(CodeframeError, ValueError):
+    """A worker type other than backend, frontend or test (or their seed aliases)."""
+
+
+class PoolCapacityError(CodeframeError, RuntimeError):
+    """The agent pool holds ``max_agents`` agents and none can make room."""
+
+
+class UnknownAgentError(CodeframeError, KeyError):
+    """An agent id that is not in the pool."""
+
+    def __str__(self) -> str:
+        # KeyError would show the message in quotes.
+        return str(self.args[0]) if self.args else ""
+
+
 class RunTimeoutError(CodeframeError, TimeoutError):
     """A lead-agent run passed its deadline; ``summary`` holds what was done."""
 
     def __init__(self, message: str, summary: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.summary = summary or {}
+
+
+class TaskTimeoutError(CodeframeError, TimeoutError):
+    """One task ran past its run's ``task_timeout``; a retry may still finish it."""
 
 
 class DemoWorkdirError(CodeframeError, FileExistsError):
@@ -128,17 +165,22 @@ __all__ = [
     "DependencyCycleError",
     "DuplicateError",
     "FileChangeError",
+    "IllegalTransitionError",
     "InvalidInputError",
     "JUnitFormatError",
     "MissingAPIKeyError",
     "MissingFileError",
     "NotFoundError",
+    "PoolCapacityError",
     "ReplayMissError",
     "ResponseFormatError",
     "RunTimeoutError",
     "RunnerUnavailableError",
     "SchemaError",
     "ScriptMissError",
+    "TaskTimeoutError",
+    "UnknownAgentError",
+    "UnknownAgentTypeError",
     "UnsafePathError",
     "UnsupportedPlatformError",
 ]

@@ -1,5 +1,7 @@
 """Keep API keys out of everything codeframe writes or shows: errors, logs, the database,
-cassettes. One place decides what a secret is, so the three cannot drift apart."""
+prompts, cassettes and the test subprocess. One place decides what a secret is, so they
+cannot drift apart: the Claude variables of the environment, plus every key an agent was
+given in code (:func:`register_secret`)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,21 @@ KEY_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 MASK = "<redacted>"
 _MIN_SECRET = 8  # shorter values would mask ordinary words
 
+# Keys handed to agents in code (``api_key=``): as secret as the environment's, for as long
+# as the process lives. A set of strings: registering the same key twice costs nothing.
+_registered: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Treat ``value`` (e.g. an ``api_key=`` argument) as a secret everywhere from now on."""
+    if value and len(value) >= _MIN_SECRET:
+        _registered.add(value)
+
 
 def secret_values(extra: Iterable[str | None] = ()) -> list[str]:
-    """The key values in the environment plus ``extra`` (e.g. an ``api_key=`` argument)."""
+    """The key values in the environment, those registered, plus ``extra``."""
     values = [os.environ.get(name) for name in KEY_VARIABLES]
+    values.extend(_registered)
     values.extend(extra)
     # Longest first, so a key that contains another is masked whole.
     return sorted({v for v in values if v and len(v) >= _MIN_SECRET}, key=len, reverse=True)
@@ -29,6 +42,18 @@ def redact(text: str, extra: Iterable[str | None] = ()) -> str:
     return text
 
 
+def clean_text(text: str, extra: Iterable[str | None] = ()) -> str:
+    """``text`` fit to store or show: keys masked, and anything UTF-8 cannot encode (a lone
+    surrogate from a path, say) replaced, so a write never fails on it."""
+    text = redact(str(text), extra)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def redacted_traceback(exc: BaseException, extra: Iterable[str | None] = ()) -> str:
     """``exc``'s traceback, causes and contexts included, with every key value masked.
 
@@ -37,4 +62,12 @@ def redacted_traceback(exc: BaseException, extra: Iterable[str | None] = ()) -> 
     return redact("".join(traceback.format_exception(exc)), extra).rstrip()
 
 
-__all__ = ["KEY_VARIABLES", "MASK", "redact", "redacted_traceback", "secret_values"]
+__all__ = [
+    "KEY_VARIABLES",
+    "MASK",
+    "clean_text",
+    "redact",
+    "redacted_traceback",
+    "register_secret",
+    "secret_values",
+]

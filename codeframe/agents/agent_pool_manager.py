@@ -1,11 +1,16 @@
 """The pool of worker agents: who exists, who is free, and the events that say so.
 
 The seed's bookkeeping methods stay synchronous. Their events are sent by async
-counterparts (``acquire``, ``assign``, ``release``, ``retire``, ``retire_all``) that the
-lead agent awaits — never fired and forgotten. Each async method does all of its
+counterparts (``acquire``, ``assign``/``occupy``, ``release``, ``retire``, ``retire_all``)
+that the lead agent awaits — never fired and forgotten. Each async method does all of its
 bookkeeping before its first ``await``, so the pool is consistent whenever another
-coroutine runs; an agent handed out by ``acquire`` is reserved until ``assign`` or
+coroutine runs; an agent handed out by ``acquire`` is reserved until ``occupy`` or
 ``release``, so a second ``acquire`` cannot hand it out again in between.
+
+Workers are made by a *worker factory* ``(worker_type, agent_id) -> worker``. The default
+one builds the three worker classes from one frozen :class:`WorkerOptions`; it names the
+classes of this module when it runs, so patching ``agent_pool_manager.BackendWorkerAgent``
+(as code written against the seed design does) changes what it builds.
 """
 
 from __future__ import annotations
@@ -13,31 +18,109 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
 
-# Imported as module attributes and looked up per call, so tests can patch them here.
 from codeframe.agents.backend_worker_agent import BackendWorkerAgent
 from codeframe.agents.frontend_worker_agent import FrontendWorkerAgent
+from codeframe.agents.lifecycle import TaskLifecycle
+from codeframe.agents.seams import TestRunnerLike, WorkerStore
 from codeframe.agents.simple_assignment import normalize_agent_type
 from codeframe.agents.test_worker_agent import TestWorkerAgent
-from codeframe.ui import websocket_broadcasts as bc
+from codeframe.errors import PoolCapacityError, UnknownAgentError
+from codeframe.indexing.codebase_index import CodebaseIndex
+from codeframe.llm import DEFAULT_MAX_TOKENS
+from codeframe.llm.messages import ClaudeClient
+from codeframe.ui.events import AgentCreated, AgentRetired, AgentStatusChanged, TaskAssigned
+from codeframe.ui.websocket_broadcasts import BroadcastTarget, Emitter
 
 logger = logging.getLogger(__name__)
-
-_WORKER_CLASS_NAMES = {
-    "backend": "BackendWorkerAgent",
-    "frontend": "FrontendWorkerAgent",
-    "test": "TestWorkerAgent",
-}
-
-# Options only one worker class understands; the others would reject them.
-_ONLY_FOR = {"frontend_dir": "frontend", "provider": "backend"}
 
 IDLE, BUSY, BLOCKED = "idle", "busy", "blocked"
 
 
+class Worker(Protocol):
+    """What the pool and the lead need of a worker: run a task, close when retired."""
+
+    async def execute_task(self, task: Mapping[str, Any]) -> Mapping[str, Any]: ...
+
+
+WorkerFactory = Callable[[str, str], Worker]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """Everything the default factory hands each worker it builds; one set per run.
+
+    ``given`` names the options set on purpose: only those reach a worker's constructor,
+    so a worker class keeps its own defaults for the rest (and a stand-in class patched in
+    by a test sees exactly what it was given).
+    """
+
+    db: WorkerStore
+    api_key: str | None = None
+    ws_manager: BroadcastTarget | None = None
+    client: ClaudeClient | None = None
+    model: str | None = None
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    test_runner: TestRunnerLike | None = None
+    project_root: Path | str = Path(".")
+    timeout: float = 300.0
+    codebase_index: CodebaseIndex | None = None
+    frontend_dir: str = "frontend"
+    provider: str = "claude"
+    max_file_bytes: int = 1_000_000
+    lifecycle: TaskLifecycle | None = None
+    task_timeout: float | None = None
+    given: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, db: WorkerStore, **options: Any) -> WorkerOptions:
+        """Options from keywords (an unknown one is a ``TypeError``), remembering which."""
+        return cls(db, **options, given=frozenset(options))
+
+    def with_run(self, **options: Any) -> WorkerOptions:
+        """These options plus a run's own (its code index, its lifecycle)."""
+        return replace(self, **options, given=self.given | frozenset(options))
+
+    def _pick(self, *names: str) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in names if name in self.given}
+
+
+#: Options every worker class takes; ``provider`` is the backend's, ``frontend_dir`` the
+#: frontend's.
+_COMMON = (
+    "client", "model", "max_tokens", "test_runner", "project_root", "timeout",
+    "codebase_index", "max_file_bytes", "lifecycle", "task_timeout",
+)  # fmt: skip
+
+
+def build_worker(
+    kind: str, agent_id: str, project_id: int, options: WorkerOptions
+) -> BackendWorkerAgent | FrontendWorkerAgent | TestWorkerAgent:
+    """One worker of ``kind`` ("backend", "frontend", "test") from ``options``."""
+    o = options
+    base: dict[str, Any] = {"api_key": o.api_key, "ws_manager": o.ws_manager, "agent_id": agent_id}
+    base.update(o._pick(*_COMMON))
+    # The class names are read from this module's namespace now, not when it was imported.
+    match kind:
+        case "backend":
+            return BackendWorkerAgent(project_id, o.db, **base, **o._pick("provider"))
+        case "frontend":
+            return FrontendWorkerAgent(project_id, o.db, **base, **o._pick("frontend_dir"))
+        case "test":
+            return TestWorkerAgent(project_id, o.db, **base)
+    raise ValueError(f"no worker class for type {kind!r}")
+
+
 class AgentPoolManager:
-    """Creates, reuses and retires worker agents, at most ``max_agents`` at a time."""
+    """Creates, reuses and retires worker agents, at most ``max_agents`` at a time.
+
+    ``worker_kwargs`` are :class:`WorkerOptions` fields for the default factory; pass
+    ``worker_factory=`` instead to build workers some other way.
+    """
 
     # Closing a worker closes its HTTP client; a stuck close must not hold up a run's end.
     close_timeout: float = 3.0
@@ -45,10 +128,12 @@ class AgentPoolManager:
     def __init__(
         self,
         project_id: int,
-        db: Any,
-        ws_manager: Any = None,
+        db: WorkerStore,
+        ws_manager: BroadcastTarget | None = None,
         max_agents: int = 10,
         api_key: str | None = None,
+        *,
+        worker_factory: WorkerFactory | None = None,
         **worker_kwargs: Any,
     ) -> None:
         self.project_id = project_id
@@ -57,10 +142,30 @@ class AgentPoolManager:
         self.max_agents = max_agents
         self.api_key = api_key
         self.worker_kwargs = worker_kwargs
+        self.worker_options = WorkerOptions.of(
+            db, api_key=api_key, ws_manager=ws_manager, **worker_kwargs
+        )
+        self.worker_factory = worker_factory or self.default_factory(self.worker_options)
         self.agent_pool: dict[str, dict[str, Any]] = {}
         self.next_agent_number = 1
         self._reserved: set[str] = set()
         self._task_titles: dict[str, str | None] = {}
+        self._emitter: Emitter | None = None
+
+    def default_factory(self, options: WorkerOptions) -> WorkerFactory:
+        """The factory that builds this pool's workers from ``options``."""
+        project_id = self.project_id
+
+        def build(kind: str, agent_id: str) -> Worker:
+            return build_worker(kind, agent_id, project_id, options)
+
+        return build
+
+    @property
+    def emit(self) -> Emitter:
+        if self._emitter is None or self._emitter.target is not self.ws_manager:
+            self._emitter = Emitter(self.ws_manager, self.project_id)
+        return self._emitter
 
     # -- synchronous bookkeeping (seed API) ----------------------------------------------
 
@@ -68,34 +173,18 @@ class AgentPoolManager:
         try:
             return self.agent_pool[agent_id]
         except KeyError:
-            raise KeyError(f"Agent {agent_id} not in pool") from None
-
-    def _build_worker(self, agent_type: str, agent_id: str) -> Any:
-        cls = globals()[_WORKER_CLASS_NAMES[agent_type]]
-        options = {
-            name: value
-            for name, value in self.worker_kwargs.items()
-            if _ONLY_FOR.get(name, agent_type) == agent_type
-        }
-        return cls(
-            self.project_id,
-            self.db,
-            api_key=self.api_key,
-            ws_manager=self.ws_manager,
-            agent_id=agent_id,
-            **options,
-        )
+            raise UnknownAgentError(f"Agent {agent_id} not in pool") from None
 
     def create_agent(self, agent_type: str) -> str:
         """A new idle worker of ``agent_type`` (either spelling); its id ``<type>-<n>``."""
         kind = normalize_agent_type(agent_type)
         if len(self.agent_pool) >= self.max_agents:
-            raise RuntimeError(
+            raise PoolCapacityError(
                 f"Agent pool at maximum capacity ({self.max_agents} agents); "
                 "retire an agent before creating another"
             )
         agent_id = f"{kind}-{self.next_agent_number}"
-        instance = self._build_worker(kind, agent_id)
+        instance = self.worker_factory(kind, agent_id)
         # Counted only once the worker exists, so a failed constructor wastes no number.
         self.next_agent_number += 1
         self.agent_pool[agent_id] = {
@@ -205,7 +294,7 @@ class AgentPoolManager:
         """An idle agent of that type, reserved for the caller; created if need be.
 
         At the cap an idle agent of another type (or a blocked one) is retired first to
-        make room. Raises ``RuntimeError`` when every agent is busy or reserved.
+        make room. Raises ``PoolCapacityError`` when every agent is busy or reserved.
         """
         kind = normalize_agent_type(agent_type)
         agent_id = self._idle_agent(kind)
@@ -217,7 +306,7 @@ class AgentPoolManager:
         if len(self.agent_pool) >= self.max_agents:
             victim = self._evictable(kind)
             if victim is None:
-                raise RuntimeError(
+                raise PoolCapacityError(
                     f"Agent pool at maximum capacity ({self.max_agents} agents), all busy; "
                     f"no room for a {kind} agent"
                 )
@@ -230,7 +319,7 @@ class AgentPoolManager:
                 retiring, evicted = evicted, None  # from here on the except must not redo it
                 await self._close_logged(retiring[0], retiring[1]["instance"])
                 await self._announce_retired(*retiring)
-            await bc.broadcast_agent_created(self.ws_manager, self.project_id, created, kind)
+            await self.emit(AgentCreated(self.project_id, created, kind))
         except BaseException:
             if created is not None:
                 self._reserved.discard(created)  # the caller never learns the id
@@ -240,23 +329,19 @@ class AgentPoolManager:
             raise
         return created
 
-    async def assign(self, agent_id: str, task: dict[str, Any]) -> None:
-        """Mark the agent busy with ``task`` and announce the assignment."""
+    async def assign(self, agent_id: str, task: Mapping[str, Any]) -> None:
+        """Announce that ``task`` goes to the agent, then :meth:`occupy` it with the task."""
         task_id, title = task["id"], task.get("title")
+        self._entry(agent_id)
+        await self.emit(TaskAssigned(self.project_id, task_id, agent_id, title))
+        await self.occupy(agent_id, task_id, title)
+
+    async def occupy(self, agent_id: str, task_id: int, title: str | None = None) -> None:
+        """Mark the agent busy with a task (already handed over) and announce it."""
         self.mark_agent_busy(agent_id, task_id)
         self._reserved.discard(agent_id)
         self._task_titles[agent_id] = title
-        await bc.broadcast_task_assigned(
-            self.ws_manager, self.project_id, task_id, agent_id, task_title=title
-        )
-        await bc.broadcast_agent_status(
-            self.ws_manager,
-            self.project_id,
-            agent_id,
-            BUSY,
-            current_task_id=task_id,
-            current_task_title=title,
-        )
+        await self.emit(AgentStatusChanged(self.project_id, agent_id, BUSY, task_id, title))
 
     async def release(self, agent_id: str, *, blocked_by: list[int] | None = None) -> None:
         """The agent's task is over: idle again, or blocked when ``blocked_by`` is given."""
@@ -264,16 +349,17 @@ class AgentPoolManager:
         if blocked_by is None:
             self.mark_agent_idle(agent_id)
             self._task_titles.pop(agent_id, None)
-            await bc.broadcast_agent_status(self.ws_manager, self.project_id, agent_id, IDLE)
+            await self.emit(AgentStatusChanged(self.project_id, agent_id, IDLE))
             return
         self.mark_agent_blocked(agent_id, list(blocked_by))
-        await bc.broadcast_agent_status(
-            self.ws_manager,
-            self.project_id,
-            agent_id,
-            BLOCKED,
-            current_task_id=self.agent_pool[agent_id]["current_task"],
-            current_task_title=self._task_titles.get(agent_id),
+        await self.emit(
+            AgentStatusChanged(
+                self.project_id,
+                agent_id,
+                BLOCKED,
+                self.agent_pool[agent_id]["current_task"],
+                self._task_titles.get(agent_id),
+            )
         )
 
     async def retire(self, agent_id: str) -> None:
@@ -320,10 +406,8 @@ class AgentPoolManager:
         except Exception:
             logger.exception("closing agent %s failed; it is retired anyway", agent_id)
 
-    async def _announce_retired(self, agent_id: str, entry: dict[str, Any]) -> None:
-        await bc.broadcast_agent_retired(
-            self.ws_manager, self.project_id, agent_id, entry["tasks_completed"]
-        )
+    async def _announce_retired(self, agent_id: str, entry: Mapping[str, Any]) -> None:
+        await self.emit(AgentRetired(self.project_id, agent_id, entry["tasks_completed"]))
 
 
 __all__ = [
@@ -331,4 +415,8 @@ __all__ = [
     "BackendWorkerAgent",
     "FrontendWorkerAgent",
     "TestWorkerAgent",
+    "Worker",
+    "WorkerFactory",
+    "WorkerOptions",
+    "build_worker",
 ]

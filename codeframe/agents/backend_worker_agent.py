@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from codeframe.agents.seams import WorkerStore
 from codeframe.agents.worker_agent import WorkerAgent
 from codeframe.indexing.codebase_index import CodebaseIndex
+from codeframe.ui.websocket_broadcasts import BroadcastTarget
 
 
 class BackendWorkerAgent(WorkerAgent):
@@ -17,12 +19,12 @@ class BackendWorkerAgent(WorkerAgent):
     def __init__(
         self,
         project_id: int,
-        db: Any,
+        db: WorkerStore,
         codebase_index: CodebaseIndex | None = None,
         provider: str = "claude",
         api_key: str | None = None,
         project_root: Path | str = Path("."),
-        ws_manager: Any = None,
+        ws_manager: BroadcastTarget | None = None,
         **options: Any,
     ) -> None:
         super().__init__(

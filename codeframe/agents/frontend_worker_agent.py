@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from codeframe.agents import prompts
+from codeframe.agents.seams import WorkerStore
 from codeframe.agents.worker_agent import WorkerAgent
 from codeframe.core.file_changes import WriteArea
 from codeframe.core.models import TestResult, TestStatus
 from codeframe.indexing.codebase_index import CodebaseIndex
+from codeframe.ui.websocket_broadcasts import BroadcastTarget
 
 FRONTEND_TESTS = "tests/frontend"
 
@@ -22,11 +24,11 @@ class FrontendWorkerAgent(WorkerAgent):
     def __init__(
         self,
         project_id: int,
-        db: Any,
+        db: WorkerStore,
         codebase_index: CodebaseIndex | None = None,
         api_key: str | None = None,
         project_root: Path | str = Path("."),
-        ws_manager: Any = None,
+        ws_manager: BroadcastTarget | None = None,
         *,
         frontend_dir: str = "frontend",
         **options: Any,
@@ -44,7 +46,7 @@ class FrontendWorkerAgent(WorkerAgent):
         return prompts.system_prompt(self.worker_type, area=self.frontend_dir)
 
     async def _run_tests(self) -> TestResult:
-        if not (self.project_root / FRONTEND_TESTS).is_dir():
+        if not (self._root() / FRONTEND_TESTS).is_dir():
             # Nothing to run is an honest outcome, not a failure (SPEC §7.3).
             return TestResult(TestStatus.NO_TESTS, output=f"no tests under {FRONTEND_TESTS}/")
         return await self._test_runner().run_tests([FRONTEND_TESTS])

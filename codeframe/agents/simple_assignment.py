@@ -11,6 +11,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from codeframe.errors import UnknownAgentTypeError
+
 logger = logging.getLogger(__name__)
 
 # The assigner's names for the worker types, and the pool's.
@@ -31,7 +33,7 @@ def normalize_agent_type(name: str) -> str:
     if key in WORKER_TYPES.values():
         return key
     known = ", ".join([*WORKER_TYPES.values(), *WORKER_TYPES])
-    raise ValueError(f"Unknown agent type: {name!r} (expected one of {known})")
+    raise UnknownAgentTypeError(f"Unknown agent type: {name!r} (expected one of {known})")
 
 
 def _text(task: Any, name: str) -> str:

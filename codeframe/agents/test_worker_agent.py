@@ -20,11 +20,14 @@ class TestWorkerAgent(WorkerAgent):
         return WriteArea.test_files()
 
     def _written_test_files(self) -> list[str]:
+        if self._execution is None:
+            return []
         written = []
+        root = self._root()
         for path in self._execution.files_modified:
             name = PurePosixPath(path).name
             is_test = name.startswith("test_") or name.endswith("_test.py")
-            if is_test and name.endswith(".py") and (self.project_root / path).is_file():
+            if is_test and name.endswith(".py") and (root / path).is_file():
                 written.append(path)
         return written
 

@@ -33,6 +33,15 @@ def default_model(model: str | None = None) -> str:
     return model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
 
 
+def live_client(api_key: str) -> anthropic.AsyncAnthropic:
+    """The live Claude client: the one place codeframe builds one.
+
+    ``anthropic.AsyncAnthropic`` is looked up on the module at call time, so tests can patch
+    it there.
+    """
+    return anthropic.AsyncAnthropic(api_key=api_key)
+
+
 def client_from_env(*, offline: Any = None, api_key: str | None = None) -> Any:
     """``AsyncAnthropic`` when a key is given or set, else ``offline`` (or a placeholder).
 
@@ -40,8 +49,7 @@ def client_from_env(*, offline: Any = None, api_key: str | None = None) -> Any:
     """
     key = (api_key or os.environ.get(API_KEY_ENV) or "").strip()
     if key:
-        # Looked up on the module at call time so tests can patch anthropic.AsyncAnthropic.
-        client = anthropic.AsyncAnthropic(api_key=key)
+        client = live_client(key)
         logger.info("Claude client: live (anthropic.AsyncAnthropic)")
         return client
     if offline is None:
@@ -60,4 +68,5 @@ __all__ = [
     "OFFLINE_EXPLANATION",
     "client_from_env",
     "default_model",
+    "live_client",
 ]

@@ -13,8 +13,9 @@ method call commits the connection.
 
 ``Database`` is assembled here from parts with one job each: ``store`` (connection,
 migrations, transaction helpers), ``codec`` (validation, encoding, row decoding),
-``projects`` (projects and issues), ``tasks``, ``ledger`` (test results, correction
-attempts, blockers) and ``runs`` (LLM calls, runs, agents, assignments).
+``projects`` (projects and issues), ``tasks``, ``task_status`` (the one writer of a task's
+status), ``ledger`` (test results, correction attempts, blockers) and ``runs`` (LLM calls,
+runs, agents, assignments).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from codeframe.persistence.codec import Row as Row
 from codeframe.persistence.ledger import LedgerMixin
 from codeframe.persistence.projects import ProjectsMixin
 from codeframe.persistence.runs import RunsMixin
+from codeframe.persistence.task_status import TaskStatusMixin
 from codeframe.persistence.tasks import TasksMixin
 
 
-class Database(ProjectsMixin, TasksMixin, LedgerMixin, RunsMixin):
+class Database(ProjectsMixin, TasksMixin, TaskStatusMixin, LedgerMixin, RunsMixin):
     """The codeframe SQLite store: schema, validation and every query the agents need.
 
     ``Database(":memory:")`` works; a file path gets its parent folders created, WAL

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from codeframe.core.models import BlockerSeverity, TestCase, utc_now
+from codeframe.core.models import BlockerSeverity, TaskStatus, TestCase, utc_now
 from codeframe.errors import InvalidInputError, NotFoundError
 from codeframe.persistence.codec import (
     _SEVERITIES,
@@ -18,6 +18,8 @@ from codeframe.persistence.codec import (
     _to_json,
 )
 from codeframe.persistence.store import Store
+from codeframe.persistence.task_status import set_status
+from codeframe.redaction import clean_text
 
 
 class LedgerMixin(Store):
@@ -205,12 +207,11 @@ class LedgerMixin(Store):
     def resolve_blocker(self, blocker_id: int, resolution: str) -> bool:
         """Mark a blocker resolved and, if it was the task's last one, return the task to
         ``pending`` (with a note). Returns ``False`` if it was already resolved."""
-        now = utc_now()
         with self._write() as conn:
             cur = conn.execute(
                 "UPDATE blockers SET resolution = ?, resolved_at = ?"
                 " WHERE id = ? AND resolved_at IS NULL",
-                (str(resolution), now, blocker_id),
+                (clean_text(resolution), utc_now(), blocker_id),
             )
             row = conn.execute(
                 "SELECT task_id FROM blockers WHERE id = ?", (blocker_id,)
@@ -219,17 +220,20 @@ class LedgerMixin(Store):
                 raise NotFoundError(f"no blocker with id {blocker_id!r}")
             if cur.rowcount == 0:
                 return False
-            task_id = row["task_id"]
+            task_id = int(row["task_id"])
             note = f"blocker {blocker_id} resolved: {resolution}"
-            conn.execute(
-                "UPDATE tasks SET notes = json_insert(COALESCE(notes, '[]'), '$[#]',"
-                " json_object('at', ?, 'text', ?)) WHERE id = ?",
-                (now, note, task_id),
-            )
-            conn.execute(
-                "UPDATE tasks SET status = 'pending', completed_at = NULL"
-                " WHERE id = ? AND status = 'blocked' AND NOT EXISTS"
-                " (SELECT 1 FROM blockers WHERE task_id = ? AND resolved_at IS NULL)",
-                (task_id, task_id),
-            )
+            still_open = conn.execute(
+                "SELECT 1 FROM blockers WHERE task_id = ? AND resolved_at IS NULL LIMIT 1",
+                (task_id,),
+            ).fetchone()
+            status = conn.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            if still_open is None and status is not None and status[0] == TaskStatus.BLOCKED:
+                set_status(conn, task_id, TaskStatus.PENDING, expected=(TaskStatus.BLOCKED,),
+                           note=note)  # fmt: skip
+            else:
+                conn.execute(
+                    "UPDATE tasks SET notes = json_insert(COALESCE(notes, '[]'), '$[#]',"
+                    " json_object('at', ?, 'text', ?)) WHERE id = ?",
+                    (utc_now(), clean_text(note), task_id),
+                )
         return True

@@ -287,27 +287,6 @@ class RunsMixin(Store):
             )
         return int(cur.lastrowid or 0)
 
-    def assign_task(self, task_id: int, agent_id: str, *, run_id: int | None = None) -> int:
-        """Hand a task to an agent in one transaction: status ``assigned``, ``assigned_to``,
-        one more execution, and a row in the assignment history. Returns the execution count.
-        """
-        refs = (("task", "tasks", task_id), ("run", "runs", run_id))
-        with self._write(*refs) as conn:
-            row = conn.execute(
-                "UPDATE tasks SET status = 'assigned', assigned_to = ?, completed_at = NULL,"
-                " execution_count = COALESCE(execution_count, 0) + 1 WHERE id = ?"
-                " RETURNING execution_count",
-                (str(agent_id), task_id),
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"no task with id {task_id!r}")
-            conn.execute(
-                "INSERT INTO task_assignments (task_id, agent_id, run_id, assigned_at)"
-                " VALUES (?, ?, ?, ?)",
-                (task_id, str(agent_id), run_id, utc_now()),
-            )
-        return int(row[0])
-
     def get_task_assignments(self, task_id: int) -> list[Row]:
         """A task's assignment history, oldest first."""
         rows = self._all("SELECT * FROM task_assignments WHERE task_id = ? ORDER BY id", (task_id,))

@@ -1,4 +1,4 @@
-"""Tasks: creation (single and batched with dependencies), reads, updates, recovery."""
+"""Tasks: creation (single and batched with dependencies), reads and updates."""
 
 from __future__ import annotations
 
@@ -23,11 +23,9 @@ from codeframe.persistence.codec import (
     _title,
 )
 from codeframe.persistence.store import Store
+from codeframe.persistence.task_status import set_status
 
 logger = logging.getLogger(__name__)
-
-_INTERRUPTED = (TaskStatus.IN_PROGRESS.value, TaskStatus.ASSIGNED.value)
-
 
 #: Columns ``update_task`` accepts, each with the encoder that validates it.
 _TASK_UPDATES: dict[str, _Encoder] = {
@@ -36,7 +34,6 @@ _TASK_UPDATES: dict[str, _Encoder] = {
     "parent_issue_number": _opt_text,
     "title": _title,
     "description": lambda v: "" if v is None else str(v),
-    "status": _task_status,
     "assigned_to": _opt_text,
     "depends_on": _encode_depends_on,
     "can_parallelize": _flag,
@@ -251,28 +248,33 @@ class TasksMixin(Store):
         return [_task_row(row) for row in rows]
 
     def update_task(self, task_id: int, updates: Mapping[str, Any]) -> int:
-        """Update the given columns in one statement; return rows affected (1).
+        """Update the given columns in one transaction; return rows affected (1).
 
-        A new ``status`` also keeps ``completed_at`` true to it (set on ``completed``,
-        cleared otherwise) unless ``completed_at`` is given. ``execution_count`` is the
-        caller's to set (the lead agent counts executions). Unknown id → ``NotFoundError``;
-        unknown column or invalid value → ``InvalidInputError``.
+        A new ``status`` is a manual override (any current status) written by the one status
+        writer, which also keeps ``completed_at`` true to it (set on ``completed``, cleared
+        otherwise) unless ``completed_at`` is given. ``execution_count`` is the caller's to
+        set (the lead agent counts executions). Unknown id → ``NotFoundError``; unknown
+        column or invalid value → ``InvalidInputError``.
         """
-        columns, params = self._assignments(updates, _TASK_UPDATES, "task")
+        rest = {k: v for k, v in updates.items() if k != "status"}
+        columns, params = self._assignments(rest, _TASK_UPDATES, "task")
         status = updates.get("status")
-        if status is not None and "completed_at" not in updates:
-            columns.append("completed_at = ?")
-            params.append(utc_now() if status == TaskStatus.COMPLETED else None)
-        if not columns:
+        if status is None and not columns:
             self._require("tasks", task_id, "task")
             return 0
         with self._write(("issue", "issues", updates.get("issue_id"))) as conn:
-            cur = conn.execute(
-                f"UPDATE tasks SET {', '.join(columns)} WHERE id = ?", (*params, task_id)
-            )
-            if cur.rowcount == 0:
-                raise NotFoundError(f"no task with id {task_id!r}")
-        return cur.rowcount
+            if status is not None:
+                completed_at = (
+                    {"completed_at": rest["completed_at"]} if "completed_at" in rest else {}
+                )
+                set_status(conn, task_id, status, fields=completed_at)
+            if columns:
+                cur = conn.execute(
+                    f"UPDATE tasks SET {', '.join(columns)} WHERE id = ?", (*params, task_id)
+                )
+                if cur.rowcount == 0:
+                    raise NotFoundError(f"no task with id {task_id!r}")
+        return 1
 
     def add_task_note(self, task_id: int, text: str) -> None:
         """Append ``{"at", "text"}`` to the task's notes (recoveries, resolved blockers, …)."""
@@ -298,29 +300,3 @@ class TasksMixin(Store):
             row = conn.execute("SELECT actual_tokens FROM tasks WHERE id = ?", (task_id,))
             total = int(row.fetchone()[0])
         return total
-
-    def recover_interrupted(self, project_id: int) -> list[int]:
-        """Return tasks left ``in_progress``/``assigned`` by a crash to ``pending``, with a note.
-
-        Returns the ids it reset, ascending.
-        """
-        self._require("projects", project_id, "project")
-        now = utc_now()
-        with self._write() as conn:
-            rows = conn.execute(
-                "SELECT id, status, assigned_to FROM tasks"
-                " WHERE project_id = ? AND status IN (?, ?) ORDER BY id",
-                (project_id, *_INTERRUPTED),
-            ).fetchall()
-            for row in rows:
-                who = f" (assigned to {row['assigned_to']})" if row["assigned_to"] else ""
-                note = f"recovered: was {row['status']}{who} when a run was interrupted"
-                conn.execute(
-                    "UPDATE tasks SET status = 'pending', assigned_to = NULL, completed_at = NULL,"
-                    " notes = json_insert(COALESCE(notes, '[]'), '$[#]',"
-                    " json_object('at', ?, 'text', ?)) WHERE id = ?",
-                    (now, note, row["id"]),
-                )
-        if rows:
-            logger.info("project %s: recovered %d interrupted task(s)", project_id, len(rows))
-        return [int(row["id"]) for row in rows]

@@ -1,70 +1,107 @@
-"""The events agents send: one coroutine per event type, each only building its message.
+"""Sending events: the emitter agents hold, and the seed's ``broadcast_*`` coroutines.
 
-A *manager* (broadcast target) is any object with ``async broadcast(message)`` - the notebook
-panel, a websocket hub, or :class:`BroadcastRecorder`. Events are a side channel: a target
-that raises is logged and ignored, so a broken display never fails a task. This is the one
-place in codeframe where errors are swallowed; cancellation still propagates.
-``docs/events.md`` lists every event and its keys.
+A *target* (manager) is any object with ``async broadcast(message)`` - the notebook panel, a
+websocket hub, or :class:`BroadcastRecorder`. Events are a side channel: a target that
+raises is logged and ignored, so a broken display never fails a task. This is the one place
+in codeframe where errors are swallowed; cancellation still propagates. The event types and
+their message shapes live in :mod:`codeframe.ui.events`; ``docs/events.md`` lists them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Sequence
-from enum import Enum
 from typing import Any, Protocol
 
-from codeframe.core.models import FINAL_STATUSES, utc_now
+from codeframe.ui.events import (
+    ActivityUpdate,
+    AgentCreated,
+    AgentRetired,
+    AgentStatusChanged,
+    BlockerCreated,
+    CommitCreated,
+    CorrectionAttemptUpdate,
+    Event,
+    Message,
+    ProgressUpdate,
+    TaskAssigned,
+    TaskBlocked,
+    TaskStatusChanged,
+    TaskUnblocked,
+    TestResultReported,
+)
 
 logger = logging.getLogger(__name__)
 
-Message = dict[str, Any]
-
 # A target that stops reading (a stalled websocket) must not hold a worker for ever.
 BROADCAST_TIMEOUT = 10.0
+
+_UNSET = object()
 
 
 class BroadcastTarget(Protocol):
     """Anything events can be sent to.
 
     Each send is bounded by :data:`BROADCAST_TIMEOUT`, or by the target's own
-    ``broadcast_timeout`` attribute; ``None`` there means "my broadcast never waits" (it only
-    updates memory), and saves a timer per event.
+    ``broadcast_timeout`` (a number, or ``None`` meaning "my broadcast never waits": it only
+    updates memory, and saves a timer per event) set on its class or instance.
     """
 
     async def broadcast(self, message: Message) -> None: ...
 
 
-def _plain(value: Any) -> Any:
-    # TaskStatus.COMPLETED -> "completed": messages hold plain JSON values only.
-    return value.value if isinstance(value, Enum) else value
+def send_bound(target: object) -> float | None:
+    """How long one send to ``target`` may take; ``None`` for no timer.
+
+    Only a real number or ``None`` set on the class or the instance counts: a mock target
+    answers any attribute with another mock, which is no timeout.
+    """
+    own = inspect.getattr_static(target, "broadcast_timeout", _UNSET)
+    if own is None:
+        return None
+    if type(own) in (int, float) and own > 0:
+        return float(own)
+    return BROADCAST_TIMEOUT
 
 
-async def _send(
-    manager: BroadcastTarget | None,
-    what: str,
-    event_type: str,
-    project_id: int,
-    fields: Message,
-) -> None:
-    """Stamp and deliver one message; log, never raise, when the target fails."""
-    if manager is None:
+async def deliver(target: BroadcastTarget | None, event: Event, bound: Any = _UNSET) -> None:
+    """Send one event; log, never raise, when the target fails (cancellation propagates)."""
+    if target is None:
         return
-    message: Message = {"type": event_type, "project_id": project_id}
-    message.update(fields)
-    message["timestamp"] = utc_now()
-    # A target that only updates memory (the panel, a recorder) says so with
-    # ``broadcast_timeout = None`` and skips the timer; any other target gets one.
-    bound = getattr(manager, "broadcast_timeout", BROADCAST_TIMEOUT)
+    if bound is _UNSET:
+        bound = send_bound(target)
+    message = event.to_dict()
     try:
         if bound is None:
-            await manager.broadcast(message)
+            await target.broadcast(message)
         else:
             async with asyncio.timeout(bound):
-                await manager.broadcast(message)
+                await target.broadcast(message)
     except Exception as exc:  # CancelledError is a BaseException: it passes through
-        logger.error("Failed to broadcast %s: %s: %s", what, type(exc).__name__, exc)
+        logger.error("Failed to broadcast %s: %s: %s", event.what, type(exc).__name__, exc)
+
+
+class Emitter:
+    """Sends events to one target on behalf of one project: what agents are handed."""
+
+    __slots__ = ("_bound", "project_id", "target")
+
+    def __init__(self, target: BroadcastTarget | None, project_id: int) -> None:
+        self.target = target
+        self.project_id = project_id
+        self._bound = None if target is None else send_bound(target)
+
+    async def __call__(self, event: Event) -> None:
+        if self.target is not None:
+            await deliver(self.target, event, self._bound)
+
+    def __repr__(self) -> str:
+        return f"Emitter(target={self.target!r}, project_id={self.project_id})"
+
+
+# -- the seed's coroutines: one typed event each ------------------------------------------
 
 
 async def broadcast_task_status(
@@ -76,17 +113,19 @@ async def broadcast_task_status(
     progress: int | None = None,
     *,
     actual_tokens: int | None = None,
+    task_title: str | None = None,
 ) -> None:
     """``task_status_changed``; a final status always carries ``actual_tokens`` (maybe None)."""
-    status = _plain(status)
-    fields: Message = {"task_id": task_id, "status": status}
-    if agent_id:
-        fields["agent_id"] = agent_id
-    if progress is not None:
-        fields["progress"] = progress
-    if actual_tokens is not None or status in FINAL_STATUSES:
-        fields["actual_tokens"] = actual_tokens
-    await _send(manager, "task status", "task_status_changed", project_id, fields)
+    event = TaskStatusChanged(
+        project_id,
+        task_id,
+        status,
+        agent_id,
+        progress,
+        actual_tokens=actual_tokens,
+        task_title=task_title,
+    )
+    await deliver(manager, event)
 
 
 async def broadcast_agent_status(
@@ -98,15 +137,10 @@ async def broadcast_agent_status(
     current_task_title: str | None = None,
     progress: int | None = None,
 ) -> None:
-    fields: Message = {"agent_id": agent_id, "status": _plain(status)}
-    if current_task_id:
-        fields["current_task"] = {
-            "id": current_task_id,
-            "title": current_task_title or f"Task #{current_task_id}",
-        }
-    if progress is not None:
-        fields["progress"] = progress
-    await _send(manager, "agent status", "agent_status_changed", project_id, fields)
+    event = AgentStatusChanged(
+        project_id, agent_id, status, current_task_id, current_task_title, progress
+    )
+    await deliver(manager, event)
 
 
 async def broadcast_test_result(
@@ -120,16 +154,10 @@ async def broadcast_test_result(
     skipped: int = 0,
     duration: float = 0.0,
 ) -> None:
-    fields: Message = {
-        "task_id": task_id,
-        "status": _plain(status),
-        "passed": passed,
-        "failed": failed,
-        "errors": errors,
-        "skipped": skipped,
-        "duration": duration,
-    }
-    await _send(manager, "test result", "test_result", project_id, fields)
+    event = TestResultReported(
+        project_id, task_id, status, passed, failed, errors, skipped, duration
+    )
+    await deliver(manager, event)
 
 
 async def broadcast_commit_created(
@@ -140,14 +168,8 @@ async def broadcast_commit_created(
     commit_message: str,
     files_changed: int | None = None,
 ) -> None:
-    fields: Message = {
-        "task_id": task_id,
-        "commit_hash": commit_hash,
-        "commit_message": commit_message,
-    }
-    if files_changed is not None:
-        fields["files_changed"] = files_changed
-    await _send(manager, "commit", "commit_created", project_id, fields)
+    event = CommitCreated(project_id, task_id, commit_hash, commit_message, files_changed)
+    await deliver(manager, event)
 
 
 async def broadcast_activity_update(
@@ -159,12 +181,8 @@ async def broadcast_activity_update(
     agent_id: str | None = None,
 ) -> None:
     """``activity_update``: one human-readable line for the activity log (key ``message``)."""
-    fields: Message = {"activity_type": activity_type, "message": message_text}
-    if task_id:
-        fields["task_id"] = task_id
-    if agent_id:
-        fields["agent_id"] = agent_id
-    await _send(manager, "activity", "activity_update", project_id, fields)
+    event = ActivityUpdate(project_id, activity_type, message_text, task_id, agent_id)
+    await deliver(manager, event)
 
 
 async def broadcast_progress_update(
@@ -175,10 +193,7 @@ async def broadcast_progress_update(
     percentage: int | None = None,
 ) -> None:
     """``progress_update``; ``percentage`` is worked out (0-100, an int) when not given."""
-    if percentage is None:
-        percentage = int(completed / total * 100) if total else 0
-    fields: Message = {"completed": completed, "total": total, "percentage": int(percentage)}
-    await _send(manager, "progress", "progress_update", project_id, fields)
+    await deliver(manager, ProgressUpdate(project_id, completed, total, percentage))
 
 
 async def broadcast_correction_attempt(
@@ -191,15 +206,10 @@ async def broadcast_correction_attempt(
     error_summary: str | None = None,
 ) -> None:
     """``correction_attempt``; ``status`` is ``in_progress``, ``success`` or ``failed``."""
-    fields: Message = {
-        "task_id": task_id,
-        "attempt_number": attempt_number,
-        "max_attempts": max_attempts,
-        "status": _plain(status),
-    }
-    if error_summary:
-        fields["error_summary"] = error_summary
-    await _send(manager, "correction attempt", "correction_attempt", project_id, fields)
+    event = CorrectionAttemptUpdate(
+        project_id, task_id, attempt_number, max_attempts, status, error_summary
+    )
+    await deliver(manager, event)
 
 
 async def broadcast_agent_created(
@@ -209,13 +219,7 @@ async def broadcast_agent_created(
     agent_type: str,
     tasks_completed: int = 0,
 ) -> None:
-    fields: Message = {
-        "agent_id": agent_id,
-        "agent_type": agent_type,
-        "status": "idle",
-        "tasks_completed": tasks_completed,
-    }
-    await _send(manager, "agent creation", "agent_created", project_id, fields)
+    await deliver(manager, AgentCreated(project_id, agent_id, agent_type, tasks_completed))
 
 
 async def broadcast_agent_retired(
@@ -224,8 +228,7 @@ async def broadcast_agent_retired(
     agent_id: str,
     tasks_completed: int = 0,
 ) -> None:
-    fields: Message = {"agent_id": agent_id, "tasks_completed": tasks_completed}
-    await _send(manager, "agent retirement", "agent_retired", project_id, fields)
+    await deliver(manager, AgentRetired(project_id, agent_id, tasks_completed))
 
 
 async def broadcast_task_assigned(
@@ -235,10 +238,7 @@ async def broadcast_task_assigned(
     agent_id: str,
     task_title: str | None = None,
 ) -> None:
-    fields: Message = {"task_id": task_id, "agent_id": agent_id}
-    if task_title:
-        fields["task_title"] = task_title
-    await _send(manager, "task assignment", "task_assigned", project_id, fields)
+    await deliver(manager, TaskAssigned(project_id, task_id, agent_id, task_title))
 
 
 async def broadcast_task_blocked(
@@ -249,11 +249,7 @@ async def broadcast_task_blocked(
     task_title: str | None = None,
 ) -> None:
     """``task_blocked``: ``blocked_by`` names the upstream tasks, ``[]`` for its own blocker."""
-    upstream = list(blocked_by)
-    fields: Message = {"task_id": task_id, "blocked_by": upstream, "blocked_count": len(upstream)}
-    if task_title:
-        fields["task_title"] = task_title
-    await _send(manager, "task blocked", "task_blocked", project_id, fields)
+    await deliver(manager, TaskBlocked(project_id, task_id, tuple(blocked_by), task_title))
 
 
 async def broadcast_task_unblocked(
@@ -263,12 +259,7 @@ async def broadcast_task_unblocked(
     unblocked_by: int | None = None,
     task_title: str | None = None,
 ) -> None:
-    fields: Message = {"task_id": task_id}
-    if unblocked_by:
-        fields["unblocked_by"] = unblocked_by
-    if task_title:
-        fields["task_title"] = task_title
-    await _send(manager, "task unblocked", "task_unblocked", project_id, fields)
+    await deliver(manager, TaskUnblocked(project_id, task_id, unblocked_by, task_title))
 
 
 async def broadcast_blocker_created(
@@ -281,14 +272,8 @@ async def broadcast_blocker_created(
     question: str,
 ) -> None:
     """``blocker_created``: sent with every blocker row, so a human sees the question at once."""
-    fields: Message = {
-        "blocker_id": blocker_id,
-        "task_id": task_id,
-        "severity": _plain(severity),
-        "reason": reason,
-        "question": question,
-    }
-    await _send(manager, "blocker", "blocker_created", project_id, fields)
+    event = BlockerCreated(project_id, blocker_id, task_id, severity, reason, question)
+    await deliver(manager, event)
 
 
 class BroadcastRecorder:
@@ -317,6 +302,7 @@ __all__ = [
     "BROADCAST_TIMEOUT",
     "BroadcastRecorder",
     "BroadcastTarget",
+    "Emitter",
     "Message",
     "broadcast_activity_update",
     "broadcast_agent_created",
@@ -331,4 +317,6 @@ __all__ = [
     "broadcast_task_status",
     "broadcast_task_unblocked",
     "broadcast_test_result",
+    "deliver",
+    "send_bound",
 ]

@@ -10,8 +10,10 @@ import pytest
 import codeframe.agents.lead_agent as lead_module
 from codeframe.agents.backend_worker_agent import BackendWorkerAgent
 from codeframe.agents.lead_agent import LeadAgent
+from codeframe.agents.lifecycle import TaskLifecycle
 from codeframe.core.models import TaskStatus
 from codeframe.llm import ScriptedClient
+from codeframe.persistence.task_status import StatusWrite
 from codeframe.testing.fixed_runner import FixedResultRunner
 
 from .test_lead_agent import note_reply
@@ -219,16 +221,14 @@ async def test_a_cancel_at_the_very_end_still_closes_the_run(db, project_id):
 
 async def test_a_fault_after_the_final_write_does_not_undo_completed(db, project_id, monkeypatch):
     task_id = db.create_task(project_id, "Done once")
-    real_get_task, faults = db.get_task, []
+    real_complete, faults = TaskLifecycle.complete, []
 
-    def get_task(ident: int) -> Any:
-        row = real_get_task(ident)
-        if row and row["status"] == TaskStatus.COMPLETED and not faults:
-            faults.append(ident)
-            raise RuntimeError("disk I/O error")  # e.g. the read for the final broadcast
-        return row
+    async def complete(self: TaskLifecycle, ident: int, **kwargs: Any) -> Any:
+        await real_complete(self, ident, **kwargs)
+        faults.append(ident)
+        raise RuntimeError("disk I/O error")  # e.g. while reporting the written outcome
 
-    monkeypatch.setattr(db, "get_task", get_task)
+    monkeypatch.setattr(TaskLifecycle, "complete", complete)
     client = ScriptedClient(default=note_reply)
     lead = LeadAgent(project_id, db, client=client, test_runner=FixedResultRunner())
     summary = await lead.start_multi_agent_execution(max_retries=3)
@@ -243,14 +243,14 @@ async def test_an_unexpected_worker_error_is_logged_without_the_key(
 ):
     key = "sk-ant-lead-0123456789abcdef"
     task_id = db.create_task(project_id, "Leaky")
-    real_update = db.update_task
+    real_write = db.write_status
 
-    def update_task(ident: int, fields: dict[str, Any]) -> int:
-        if fields.get("status") == "failed" and "output" in fields:  # the worker's own write
+    def write_status(ident: int, change: StatusWrite) -> Any:
+        if change.status == "failed" and "output" in change.fields:  # the worker's own write
             raise RuntimeError("database is locked")
-        return real_update(ident, fields)
+        return real_write(ident, change)
 
-    monkeypatch.setattr(db, "update_task", update_task)
+    monkeypatch.setattr(db, "write_status", write_status)
     client = ScriptedClient([("Leaky", RuntimeError(f"proxy said: x-api-key={key}"))])
     lead = LeadAgent(project_id, db, api_key=key, client=client, test_runner=FixedResultRunner())
     await lead.start_multi_agent_execution(max_retries=0)

@@ -1,0 +1,215 @@
+"""One execution of one task by one worker: the pipeline from ``start`` to a final status.
+
+start → build context → ask Claude → apply the changes → run and record the tests → if they
+fail, the correction loop → ``complete``, or ``block`` with a blocker; an exception on the
+way → ``fail`` (with whether a retry could help); a cancellation → ``cancel``. Every status
+change is a :class:`~codeframe.agents.lifecycle.TaskLifecycle` transition. What the
+execution has done so far (files written, the model's explanation, one line per test run,
+the last run) is kept here, in memory: the database is written, not read back.
+
+The pipeline calls the worker's seed-named steps (``build_context``, ``generate_code``,
+``apply_file_changes``, ``_run_and_record_tests``, ``_self_correction_loop``), so code
+that replaces one of them on a worker still changes what ``execute_task`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from codeframe.agents.context import resolved_blockers
+from codeframe.agents.correction import MAX_CORRECTION_ATTEMPTS, RecordedRun, failure_summary
+from codeframe.agents.lifecycle import Outcome
+from codeframe.agents.seams import Workspace
+from codeframe.core.file_changes import normalise_path
+from codeframe.core.models import ExecutionResult, TaskStatus
+from codeframe.errors import TaskTimeoutError
+from codeframe.llm.failures import describe_failure
+from codeframe.redaction import redacted_traceback
+
+if TYPE_CHECKING:
+    from codeframe.agents.worker_agent import WorkerAgent
+
+logger = logging.getLogger(__name__)
+
+_ANNOUNCE_BOUND_S = 2.0  # a cancelled task still reports, but never waits long to do so
+_BLOCK_QUESTION = (
+    "The agent could not make the tests pass. Is the task or the test wrong, "
+    "or what should the implementation do differently?"
+)
+
+
+class TaskExecution:
+    """The state and the pipeline of one ``execute_task`` call (a worker runs one at a time)."""
+
+    def __init__(
+        self, worker: WorkerAgent, task: Mapping[str, Any], workspace: Workspace | None = None
+    ) -> None:
+        self.worker = worker
+        self.task = dict(task)
+        self.task_id = int(task["id"]) if task.get("id") is not None else None
+        self._workspace = workspace
+        self.files_modified: list[str] = []
+        self.explanation = ""
+        self.run_lines: list[str] = []
+        self.last_run: RecordedRun | None = None
+        #: What ``execute_task`` returns, kept from the moment the final status is written:
+        #: a cancel or a fault after that must not overwrite it.
+        self.result: ExecutionResult | None = None
+
+    @property
+    def workspace(self) -> Workspace:
+        """The task's tree, test runner and index (the worker's own unless one was given)."""
+        if self._workspace is None:
+            self._workspace = self.worker.default_workspace()
+        return self._workspace
+
+    def note_files(self, paths: Sequence[str]) -> None:
+        for path in paths:
+            if path not in self.files_modified:
+                self.files_modified.append(path)
+
+    def note_run(self, attempt: int, run: RecordedRun, line: str) -> None:
+        self.last_run = run
+        self.run_lines.append(line)
+
+    def output(self) -> str:
+        """The model's explanation, then one line per test run."""
+        return "\n".join([self.explanation, *self.run_lines]).strip()
+
+    # -- the pipeline ------------------------------------------------------------------
+
+    async def run(self) -> ExecutionResult:
+        """Run the task to ``completed``, ``failed`` or ``blocked``; cancellation is re-raised."""
+        task_id = self._id()
+        limit = self.worker.task_timeout
+        deadline = asyncio.timeout(limit)
+        try:
+            async with deadline:
+                return await self._pipeline(task_id)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                return await self._fail(task_id, exc)
+            late = TaskTimeoutError(f"the task ran past its {limit:g} s limit and was stopped")
+            return await self._fail(task_id, late)
+        except asyncio.CancelledError:
+            await self._cancelled(task_id)
+            raise
+        except Exception as exc:
+            written = self.written_result()
+            if written is not None:
+                # The outcome is written; a fault while reporting it must not turn a
+                # completed task into a failed one (and so into a retry).
+                logger.error(
+                    "task %s: error after its %s status was written:\n%s",
+                    task_id,
+                    written["status"],
+                    redacted_traceback(exc, (self.worker.api_key,)),
+                )
+                return written
+            return await self._fail(task_id, exc)
+
+    def written_result(self) -> ExecutionResult | None:
+        """The result, once a final status is written (even if announcing it was cut short)."""
+        if self.result is None and self.task_id is not None:
+            outcome = self.worker.lifecycle.outcome(self.task_id)
+            if outcome is not None:
+                self._keep(outcome)
+        return self.result
+
+    def _id(self) -> int:
+        if self.task_id is None:
+            raise ValueError("a task to execute needs its id")
+        return self.task_id
+
+    async def _pipeline(self, task_id: int) -> ExecutionResult:
+        worker = self.worker
+        await worker.lifecycle.start(task_id, worker.agent_id)
+        await worker._activity(
+            "task_started", f"started task #{task_id}: {self.task.get('title')}", task_id
+        )
+        context = worker.build_context(self.task)
+        context["resolved_blockers"] = resolved_blockers(worker.db.get_blockers_by_task(task_id))
+        changes = await worker.generate_code(context)
+        self.explanation = changes.get("explanation", "")
+        written = worker.apply_file_changes(changes["files"])
+        self.note_files([normalise_path(p).as_posix() for p in written])
+        await worker._activity(
+            "files_changed", f"changed {', '.join(written) or 'no files'}", task_id
+        )
+        first = await worker._run_and_record_tests(task_id, attempt=0)
+        if first.result.is_failure and not await worker._self_correction_loop(
+            self.task, first.test_result_id, failing=first
+        ):
+            return await self._block(task_id)
+        return await self._complete(task_id)
+
+    # -- final statuses ----------------------------------------------------------------
+
+    def _keep(self, outcome: Outcome) -> ExecutionResult:
+        result: ExecutionResult = {
+            "status": outcome.status.value,  # type: ignore[typeddict-item]
+            "files_modified": list(self.files_modified),
+            "output": self.output(),
+            "error": outcome.error,
+        }
+        if outcome.status is TaskStatus.FAILED:
+            result["retryable"] = outcome.retryable
+        self.result = result
+        return result
+
+    async def _complete(self, task_id: int) -> ExecutionResult:
+        outcome = await self.worker.lifecycle.complete(
+            task_id, agent_id=self.worker.agent_id, output=self.output()
+        )
+        return self._keep(outcome)
+
+    async def _block(self, task_id: int) -> ExecutionResult:
+        last = self.last_run
+        summary = failure_summary(last.result) if last is not None else "the tests failed"
+        reason = (
+            f"Tests still failing after {MAX_CORRECTION_ATTEMPTS} self-correction attempts: "
+            f"{summary}"
+        )
+        outcome = await self.worker.lifecycle.block(
+            task_id,
+            reason=reason,
+            question=_BLOCK_QUESTION,
+            error=f"Blocked after {MAX_CORRECTION_ATTEMPTS} correction attempts: {reason}",
+            agent_id=self.worker.agent_id,
+            output=self.output(),
+        )
+        return self._keep(outcome)
+
+    async def _fail(self, task_id: int, exc: Exception) -> ExecutionResult:
+        failure = describe_failure(exc, api_key=self.worker.api_key)
+        logger.warning("task %s failed: %s", task_id, failure.message)
+        outcome = await self.worker.lifecycle.fail(
+            task_id,
+            error=failure.message,
+            retryable=failure.retryable,
+            agent_id=self.worker.agent_id,
+            output=self.output(),
+        )
+        result = self._keep(outcome)
+        await self.worker._activity("task_failed", failure.message, task_id)
+        return result
+
+    async def _cancelled(self, task_id: int) -> None:
+        """Write ``cancelled`` unless the task already ended; never raise over the cancel."""
+        if self.written_result() is not None:
+            return  # cancelled while reporting a final status: that status stands
+        try:
+            async with asyncio.timeout(_ANNOUNCE_BOUND_S):
+                await self.worker.lifecycle.cancel(
+                    task_id, agent_id=self.worker.agent_id, output=self.output()
+                )
+        except TimeoutError:
+            logger.warning("task %s: the cancelled broadcast timed out", task_id)
+        except Exception:
+            logger.exception("task %s: could not record the cancellation", task_id)
+
+
+__all__ = ["TaskExecution"]

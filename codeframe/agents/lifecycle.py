@@ -1,0 +1,285 @@
+"""A task's life, owned in one place: named transitions, each checked, written once, announced.
+
+The lead agent and the workers change a task's status only through :class:`TaskLifecycle`.
+Each transition checks that the task may make it from where it is (the check is part of the
+write, so two writers cannot both win), writes the row and what belongs with it in one
+transaction, and then sends its event. The write comes before the first ``await``: a
+cancellation can cut an announcement short, never leave a half-made change.
+
+A final transition (``complete``, ``block``, ``fail``) also records the task's
+:class:`Outcome` here, so whoever supervises the worker learns how the task ended from one
+place — even when the worker was cancelled while announcing it, or raised afterwards.
+
+::
+
+    pending ──assign──▶ assigned ──start──▶ in_progress ──complete──▶ completed
+       │ ▲                 │                  │  │
+       │ └────requeue──────┴──── cancelled ◀──┘  ├──block──▶ blocked ──release──▶ pending
+       │                  (cancel)               └──fail───▶ failed ──requeue──▶ pending
+       └──block (an upstream task cannot finish)──▶ blocked
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from codeframe.agents.seams import StatusStore
+from codeframe.core.models import BlockerSeverity, TaskStatus
+from codeframe.errors import IllegalTransitionError
+from codeframe.persistence.codec import Row
+from codeframe.persistence.task_status import NewBlocker, StatusWrite, StatusWritten
+from codeframe.ui.events import (
+    BlockerCreated,
+    TaskAssigned,
+    TaskBlocked,
+    TaskStatusChanged,
+    TaskUnblocked,
+)
+from codeframe.ui.websocket_broadcasts import Emitter
+
+logger = logging.getLogger(__name__)
+
+P, A, R = TaskStatus.PENDING, TaskStatus.ASSIGNED, TaskStatus.IN_PROGRESS
+DONE, BLOCKED, FAILED, CANCELLED = (
+    TaskStatus.COMPLETED,
+    TaskStatus.BLOCKED,
+    TaskStatus.FAILED,
+    TaskStatus.CANCELLED,
+)
+
+
+class Transition(StrEnum):
+    """The named moves of a task's life."""
+
+    ASSIGN = "assign"
+    START = "start"
+    COMPLETE = "complete"
+    BLOCK = "block"
+    FAIL = "fail"
+    CANCEL = "cancel"
+    REQUEUE = "requeue"
+    RELEASE = "release"
+
+
+#: Each transition: the statuses it may start from, and where it leads. ``start`` accepts a
+#: ``pending`` task because a worker may run one on its own, without a lead to assign it;
+#: ``requeue`` takes back failed and cancelled tasks, and work a crash left running.
+RULES: Final[Mapping[Transition, tuple[frozenset[TaskStatus], TaskStatus]]] = {
+    Transition.ASSIGN: (frozenset({P}), A),
+    Transition.START: (frozenset({P, A}), R),
+    Transition.COMPLETE: (frozenset({R}), DONE),
+    Transition.BLOCK: (frozenset({P, R}), BLOCKED),
+    Transition.FAIL: (frozenset({A, R}), FAILED),
+    Transition.CANCEL: (frozenset({A, R}), CANCELLED),
+    Transition.REQUEUE: (frozenset({FAILED, CANCELLED, A, R}), P),
+    Transition.RELEASE: (frozenset({BLOCKED}), P),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one execution of a task ended, as its final transition wrote it."""
+
+    status: TaskStatus
+    error: str | None = None
+    retryable: bool = False
+    tokens: int | None = None
+
+
+class TaskLifecycle:
+    """The only code that moves a task from one status to another (see the module docstring).
+
+    One per run (the lead's) or per worker used on its own. ``run_id`` goes into the
+    assignment history.
+    """
+
+    def __init__(self, store: StatusStore, emit: Emitter, *, run_id: int | None = None) -> None:
+        self.store = store
+        self.emit = emit
+        self.run_id = run_id
+        self._outcomes: dict[int, Outcome] = {}
+
+    @property
+    def project_id(self) -> int:
+        return self.emit.project_id
+
+    def outcome(self, task_id: int) -> Outcome | None:
+        """How the task's latest execution ended; ``None`` while it runs or if it never ended."""
+        return self._outcomes.get(task_id)
+
+    def _write(
+        self,
+        task_id: int,
+        transition: Transition,
+        *,
+        fields: Mapping[str, object] | None = None,
+        blocker: NewBlocker | None = None,
+        note: str | None = None,
+        assignment: tuple[str, int | None] | None = None,
+        expected: Collection[TaskStatus] | None = None,
+    ) -> StatusWritten:
+        sources, target = RULES[transition]
+        change = StatusWrite(
+            target,
+            expected=sources if expected is None else expected,
+            fields=fields or {},
+            blocker=blocker,
+            note=note,
+            assignment=assignment,
+        )
+        try:
+            return self.store.write_status(task_id, change)
+        except IllegalTransitionError as exc:
+            raise IllegalTransitionError(task_id, exc.current, exc.target, transition) from None
+
+    def _settle(self, task_id: int, outcome: Outcome) -> Outcome:
+        self._outcomes[task_id] = outcome
+        return outcome
+
+    # -- the transitions ---------------------------------------------------------------
+
+    async def assign(self, task_id: int, agent_id: str) -> Row:
+        """``pending → assigned``: hand the task to ``agent_id``; returns the row as written."""
+        self._outcomes.pop(task_id, None)
+        row = self._write(
+            task_id,
+            Transition.ASSIGN,
+            fields={"assigned_to": agent_id},
+            assignment=(agent_id, self.run_id),
+        ).task
+        await self.emit(TaskAssigned(self.project_id, task_id, agent_id, row["title"]))
+        return row
+
+    async def start(self, task_id: int, agent_id: str | None) -> Row:
+        """``pending|assigned → in_progress``: a worker begins; the event carries the title."""
+        self._outcomes.pop(task_id, None)
+        row = self._write(task_id, Transition.START, fields={"assigned_to": agent_id}).task
+        await self.emit(
+            TaskStatusChanged(self.project_id, task_id, R, agent_id, task_title=row["title"])
+        )
+        return row
+
+    async def complete(self, task_id: int, *, agent_id: str | None, output: str) -> Outcome:
+        """``in_progress → completed``."""
+        row = self._write(
+            task_id, Transition.COMPLETE, fields={"output": output, "error": None}
+        ).task
+        outcome = self._settle(task_id, Outcome(DONE, tokens=row["actual_tokens"]))
+        await self.emit(
+            TaskStatusChanged(
+                self.project_id, task_id, DONE, agent_id, actual_tokens=row["actual_tokens"]
+            )
+        )
+        return outcome
+
+    async def block(
+        self,
+        task_id: int,
+        *,
+        reason: str,
+        question: str,
+        error: str | None = None,
+        severity: str = BlockerSeverity.SYNC,
+        blocked_by: Sequence[int] = (),
+        agent_id: str | None = None,
+        output: str | None = None,
+    ) -> Outcome:
+        """``in_progress|pending → blocked``, with its blocker row: a question for a human.
+
+        ``blocked_by`` names the upstream tasks when the task is blocked because of them.
+        """
+        fields: dict[str, object] = {"error": error or reason}
+        if output is not None:
+            fields["output"] = output
+        written = self._write(
+            task_id,
+            Transition.BLOCK,
+            fields=fields,
+            blocker=NewBlocker(reason, question, severity),
+        )
+        row = written.task
+        outcome = self._settle(
+            task_id, Outcome(BLOCKED, error=row["error"], tokens=row["actual_tokens"])
+        )
+        await self.emit(
+            BlockerCreated(
+                self.project_id, written.blocker_id or 0, task_id, severity, reason, question
+            )
+        )
+        await self.emit(TaskBlocked(self.project_id, task_id, tuple(blocked_by), row["title"]))
+        await self.emit(
+            TaskStatusChanged(
+                self.project_id,
+                task_id,
+                BLOCKED,
+                agent_id,
+                actual_tokens=row["actual_tokens"],
+            )
+        )
+        return outcome
+
+    async def fail(
+        self,
+        task_id: int,
+        *,
+        error: str,
+        retryable: bool,
+        agent_id: str | None = None,
+        output: str | None = None,
+    ) -> Outcome:
+        """``assigned|in_progress → failed``; ``retryable`` says whether a rerun could help."""
+        fields: dict[str, object] = {"error": error}
+        if output is not None:
+            fields["output"] = output
+        row = self._write(task_id, Transition.FAIL, fields=fields).task
+        outcome = self._settle(
+            task_id,
+            Outcome(FAILED, error=row["error"], retryable=retryable, tokens=row["actual_tokens"]),
+        )
+        await self.emit(
+            TaskStatusChanged(
+                self.project_id, task_id, FAILED, agent_id, actual_tokens=row["actual_tokens"]
+            )
+        )
+        return outcome
+
+    async def cancel(
+        self, task_id: int, *, agent_id: str | None = None, output: str | None = None
+    ) -> None:
+        """``assigned|in_progress → cancelled``: the run was stopped while the task ran."""
+        fields: dict[str, object] = {} if output is None else {"output": output}
+        self._write(task_id, Transition.CANCEL, fields=fields)
+        logger.info("task %s cancelled", task_id)
+        await self.emit(TaskStatusChanged(self.project_id, task_id, CANCELLED, agent_id))
+
+    async def cancel_many(self, task_ids: Sequence[int]) -> None:
+        """Cancel several active tasks (a stopped run): every row is written before the first
+        announcement, so a second interrupt cannot leave some of them running."""
+        for task_id in task_ids:
+            self._write(task_id, Transition.CANCEL)
+            logger.info("task %s cancelled", task_id)
+        for task_id in task_ids:
+            await self.emit(TaskStatusChanged(self.project_id, task_id, CANCELLED))
+
+    async def requeue(self, task_id: int, *, note: str | None = None) -> Row:
+        """``failed|cancelled → pending`` (a retry, or work a stopped run left): queue it again."""
+        self._outcomes.pop(task_id, None)
+        row = self._write(task_id, Transition.REQUEUE, fields={"assigned_to": None}, note=note).task
+        await self.emit(TaskStatusChanged(self.project_id, task_id, P))
+        return row
+
+    async def release(
+        self, task_id: int, *, unblocked_by: int | None = None, note: str | None = None
+    ) -> Row:
+        """``blocked → pending``: every blocker of the task is resolved."""
+        self._outcomes.pop(task_id, None)
+        row = self._write(task_id, Transition.RELEASE, note=note).task
+        await self.emit(TaskUnblocked(self.project_id, task_id, unblocked_by, row["title"]))
+        return row
+
+
+__all__ = ["RULES", "Outcome", "TaskLifecycle", "Transition"]

@@ -1,0 +1,135 @@
+"""What agents depend on, as types: the store, the test runner, a task's workspace.
+
+Agents talk to three seams (a store, a Claude client, a test runner) and one side channel
+(an :class:`~codeframe.ui.websocket_broadcasts.Emitter`). Each is a ``Protocol`` here, so a
+test or a benchmark can hand in any object of the right shape — a :class:`Database`, an
+in-memory fake, a fixed-result runner — and a type checker says when one does not fit.
+The Claude client's protocol lives with the clients: :class:`codeframe.llm.ClaudeClient`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from codeframe.core.models import TestCase, TestResult
+from codeframe.persistence.codec import Row
+from codeframe.persistence.task_status import StatusWrite, StatusWritten
+
+if TYPE_CHECKING:
+    from codeframe.indexing.codebase_index import CodebaseIndex
+
+
+class TestRunnerLike(Protocol):
+    """Runs a project's tests: :class:`~codeframe.testing.test_runner.TestRunner` or a fake."""
+
+    __test__ = False
+
+    async def run_tests(self, test_paths: Sequence[str] | None = None) -> TestResult: ...
+
+
+class StatusStore(Protocol):
+    """The one write a task's lifecycle needs."""
+
+    def write_status(self, task_id: int, change: StatusWrite) -> StatusWritten: ...
+
+
+class WorkerStore(StatusStore, Protocol):
+    """What a worker reads and writes while it runs a task (a :class:`Database` fits)."""
+
+    def get_task(self, task_id: int) -> Row | None: ...
+
+    def get_project_tasks(
+        self, project_id: int, status: str | Iterable[str] | None = None
+    ) -> list[Row]: ...
+
+    def get_issue(self, issue_id: int) -> Row | None: ...
+
+    def get_blockers_by_task(self, task_id: int) -> list[Row]: ...
+
+    def get_test_result(self, test_result_id: int) -> Row | None: ...
+
+    def get_test_cases(self, test_result_id: int) -> list[Row]: ...
+
+    def update_task(self, task_id: int, updates: Mapping[str, Any]) -> int: ...
+
+    def create_test_result(
+        self,
+        task_id: int,
+        status: str,
+        passed: int = 0,
+        failed: int = 0,
+        errors: int = 0,
+        skipped: int = 0,
+        duration: float = 0.0,
+        output: str | None = None,
+        *,
+        attempt: int = 0,
+        cases: Iterable[TestCase | Mapping[str, Any]] = (),
+    ) -> int: ...
+
+    def create_correction_attempt(
+        self,
+        task_id: int,
+        attempt_number: int,
+        error_analysis: str,
+        fix_description: str,
+        code_changes: str | list[Any] | dict[str, Any] | None = "",
+        test_result_id: int | None = None,
+    ) -> int: ...
+
+    def record_llm_call(
+        self,
+        *,
+        task_id: int | None,
+        agent_id: str | None,
+        attempt: int,
+        model: str | None,
+        request: Mapping[str, Any],
+        reply_text: str | None,
+        stop_reason: str | None,
+        input_tokens: int,
+        output_tokens: int,
+        latency_s: float,
+        error: str | None = None,
+        count_tokens: bool = False,
+        secrets: Iterable[str | None] = (),
+    ) -> int: ...
+
+
+class LeadStore(WorkerStore, Protocol):
+    """What the lead agent needs on top of a worker's store: runs, recovery, blockers."""
+
+    def get_project(self, project_id: int) -> Row | None: ...
+
+    def start_run(self, project_id: int) -> int: ...
+
+    def heartbeat_run(self, run_id: int) -> None: ...
+
+    def finish_run(self, run_id: int, summary: Mapping[str, Any] | None = None) -> None: ...
+
+    def recover_interrupted(self, project_id: int) -> list[int]: ...
+
+    def active_task_ids(self, project_id: int) -> list[int]: ...
+
+    def get_blockers(self, project_id: int, *, include_resolved: bool = False) -> list[Row]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """Where one task runs: the tree it writes, the runner of its tests, its code index."""
+
+    root: Path
+    test_runner: TestRunnerLike
+    index: CodebaseIndex
+
+
+__all__ = [
+    "LeadStore",
+    "StatusStore",
+    "TestRunnerLike",
+    "WorkerStore",
+    "Workspace",
+]
