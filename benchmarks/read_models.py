@@ -18,6 +18,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from codeframe.persistence.database import Database
@@ -73,6 +74,11 @@ def overview_refresh(db: Database, project_id: int) -> int:
     return len(overview["tasks"]) + len(overview["blockers"])
 
 
+def fetch(conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> list[sqlite3.Row]:
+    rows: list[sqlite3.Row] = conn.execute(sql, params).fetchall()
+    return rows
+
+
 def best_of(repeat: int, op: Callable[[], object]) -> float:
     op()  # warm the statement cache
     best = float("inf")
@@ -104,10 +110,10 @@ def main() -> None:
         print(f"{'tasks':>6} {'per task':>10} {'stmts':>6} {'overview':>10} {'stmts':>6} {'×':>6}")
         for size in (1, 10, 200, 2000):
             project_id = fill(db, size, f"{size} tasks")
-            old = best_of(args.repeat, lambda p=project_id: per_task_refresh(db, p))
-            new = best_of(args.repeat, lambda p=project_id: overview_refresh(db, p))
-            old_n = count_statements(conn, lambda p=project_id: per_task_refresh(db, p))
-            new_n = count_statements(conn, lambda p=project_id: overview_refresh(db, p))
+            per_task = partial(per_task_refresh, db, project_id)
+            overview = partial(overview_refresh, db, project_id)
+            old, new = best_of(args.repeat, per_task), best_of(args.repeat, overview)
+            old_n, new_n = count_statements(conn, per_task), count_statements(conn, overview)
             print(
                 f"{size:>6} {old * 1e3:>10.2f} {old_n:>6} {new * 1e3:>10.2f} {new_n:>6}"
                 f" {old / new:>6.1f}"
@@ -120,9 +126,9 @@ def main() -> None:
         answers = set()
         for name, sql in _TASK_FACTS.items():
             one_sql, all_sql = sql.format(where="WHERE t.project_id = ?"), sql.format(where="")
-            one = best_of(args.repeat, lambda s=one_sql: conn.execute(s, (projects[7],)).fetchall())
-            whole = best_of(args.repeat, lambda s=all_sql: conn.execute(s).fetchall())
-            answers.add(tuple(tuple(row) for row in conn.execute(all_sql).fetchall()))
+            one = best_of(args.repeat, partial(fetch, conn, one_sql, (projects[7],)))
+            whole = best_of(args.repeat, partial(fetch, conn, all_sql, ()))
+            answers.add(tuple(tuple(row) for row in fetch(conn, all_sql, ())))
             print(f"{name:<20} {one * 1e3:>18.2f} {whole * 1e3:>18.2f}")
         assert len(answers) == 1, "the three queries disagree"
 

@@ -11,7 +11,7 @@ is a plain RangeIndex. ``project_id=None`` means every project in the file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -201,7 +201,7 @@ def style_status(frame: pd.DataFrame) -> Styler:
     Cells are HTML-escaped: titles, errors and blocker reasons come from the model, and a
     ``Styler``, unlike a plain frame, renders them raw unless told otherwise.
     """
-    subset = [name for name in STATUS_COLUMNS if name in frame.columns]
+    subset: list[Hashable] = [name for name in STATUS_COLUMNS if name in frame.columns]
     return frame.style.format(escape="html").map(_status_css, subset=subset)
 
 
