@@ -10,6 +10,7 @@ import pytest
 
 from codeframe.core.models import TestCase
 from codeframe.notebook import frames
+from codeframe.persistence import read_models
 from codeframe.persistence.database import Database
 
 # SPEC §7.8, written out here so a change to the module cannot silently change the contract.
@@ -276,3 +277,71 @@ def test_style_status_escapes_what_the_model_wrote(db, ids):
     html = frames.style_status(frames.tasks_frame(db, ids["other"])).to_html()
     assert payload not in html
     assert "&lt;img src=x onerror=alert(document.domain)&gt;" in html
+
+
+# -- presentation only -------------------------------------------------------------------------
+
+ROW_TYPES = {
+    "tasks_frame": read_models.TaskRow,
+    "test_results_frame": read_models.TestResultRow,
+    "correction_attempts_frame": read_models.CorrectionAttemptRow,
+    "blockers_frame": read_models.BlockerRow,
+    "test_cases_frame": read_models.TestCaseRow,
+    "llm_calls_frame": read_models.LlmCallRow,
+}
+
+
+@pytest.mark.parametrize("name", COLUMNS)
+def test_each_frame_shows_exactly_its_read_models_keys(name):
+    assert list(ROW_TYPES[name].__annotations__) == COLUMNS[name]
+
+
+class OneTaskSource:
+    """A read-model source without a database: the frames need nothing else."""
+
+    def __init__(self) -> None:
+        self.asked: list[int | None] = []
+
+    def task_rows(self, project_id: int | None = None) -> list[read_models.TaskRow]:
+        self.asked.append(project_id)
+        return [
+            {
+                "task_id": 7, "title": "t", "status": "in_progress", "assigned_to": None,
+                "depends_on": [3], "priority": 0, "workflow_step": 2, "attempts": 2,
+                "last_test_status": "failed", "actual_tokens": None, "error": None,
+                "created_at": "2025-11-08T14:30:45.123456Z", "completed_at": None,
+            }
+        ]  # fmt: skip
+
+    def test_result_rows(self, project_id=None):
+        return []
+
+    def correction_attempt_rows(self, project_id=None):
+        return []
+
+    def blocker_rows(self, project_id=None):
+        return []
+
+    def test_case_rows(self, project_id=None):
+        return []
+
+    def llm_call_rows(self, project_id=None):
+        return []
+
+    def panel_overview(self, project_id):
+        return {"tasks": [], "blockers": []}
+
+
+def test_frames_only_type_the_rows_a_read_model_source_hands_them(empty):
+    source = OneTaskSource()
+    frame = frames.tasks_frame(source, 5)
+    assert source.asked == [5]
+    assert frame.dtypes.to_dict() == frames.tasks_frame(empty).dtypes.to_dict()
+    (row,) = frame.to_dict("records")
+    assert (row["task_id"], row["status"], row["depends_on"], row["attempts"]) == (
+        7, "in_progress", [3], 2,
+    )  # fmt: skip
+    assert row["created_at"] == pd.Timestamp("2025-11-08T14:30:45.123456", tz="UTC")
+    assert pd.isna(row["actual_tokens"]) and pd.isna(row["completed_at"])
+    assert pd.isna(row["assigned_to"])
+    assert frames.blockers_frame(source).empty
