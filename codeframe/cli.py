@@ -20,6 +20,17 @@ from typing import Any, TextIO
 from codeframe import __version__, enable_logging
 from codeframe.errors import CodeframeError
 from codeframe.llm.live import API_KEY_ENV
+from codeframe.ui.events import (
+    ActivityUpdate,
+    BlockerCreated,
+    CorrectionAttemptUpdate,
+    ProgressUpdate,
+    TaskAssigned,
+    TaskBlocked,
+    TaskStatusChanged,
+    TestResultReported,
+    event_from_message,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -92,9 +103,7 @@ class ConsoleProgress:
         print(f"[{elapsed:6.1f}s] {line}", file=self.stream or sys.stdout, flush=True)
         self.lines += 1
 
-    def _task(self, message: Mapping[str, Any]) -> str:
-        task_id = message.get("task_id")
-        title = message.get("task_title")
+    def _task(self, task_id: int | None, title: str | None = None) -> str:
         if task_id is not None and title:
             self._titles[task_id] = str(title)
         known = self._titles.get(task_id) if task_id is not None else None
@@ -102,57 +111,58 @@ class ConsoleProgress:
 
     def describe(self, message: Mapping[str, Any]) -> str | None:
         """The line for one event, or ``None`` for events not worth a line."""
-        kind = message.get("type")
-        if kind in ("task_assigned", "task_blocked"):
-            self._task(message)  # only learn the title; the status line follows
-            return None
-        if kind == "task_status_changed":
-            return self._status_line(message)
-        if kind == "test_result":
-            return (
-                f"{self._task(message)}: tests {message.get('status')} — "
-                f"{message.get('passed', 0)} passed, {message.get('failed', 0)} failed, "
-                f"{message.get('errors', 0)} errors ({message.get('duration', 0.0):.2f} s)"
-            )
-        if kind == "correction_attempt":
-            return self._correction_line(message)
-        if kind == "blocker_created":
-            return (
-                f"{self._task(message)}: blocker ({message.get('severity')}) — "
-                f"{_clip(message.get('reason', ''), _REASON_CHARS)}"
-            )
-        if kind == "progress_update":
-            counts = (message.get("completed"), message.get("total"))
-            if counts == self._last_progress:
-                return None  # the lead agent re-announces the final count; once is enough
-            self._last_progress = counts
-            return (
-                f"progress {message.get('completed')}/{message.get('total')} tasks done "
-                f"({message.get('percentage', 0)}%)"
-            )
-        if kind == "activity_update" and message.get("activity_type") == "task_retry":
-            return str(message.get("message", ""))
+        try:
+            event = event_from_message(message)
+        except (KeyError, TypeError):
+            return None  # not one of ours, or not whole: nothing worth a line
+        match event:
+            case (
+                TaskAssigned(task_id=task_id, task_title=title)
+                | TaskBlocked(task_id=task_id, task_title=title)
+            ):
+                self._task(task_id, title)  # only learn the title; the status line follows
+                return None
+            case TaskStatusChanged():
+                return self._status_line(event)
+            case TestResultReported(task_id=task_id):
+                return (
+                    f"{self._task(task_id)}: tests {event.status} — {event.passed} passed, "
+                    f"{event.failed} failed, {event.errors} errors ({event.duration:.2f} s)"
+                )
+            case CorrectionAttemptUpdate():
+                return self._correction_line(event)
+            case BlockerCreated(task_id=task_id):
+                return (
+                    f"{self._task(task_id)}: blocker ({event.severity}) — "
+                    f"{_clip(event.reason, _REASON_CHARS)}"
+                )
+            case ProgressUpdate(completed=done, total=total):
+                if (done, total) == self._last_progress:
+                    return None  # the lead agent re-announces the final count; once is enough
+                self._last_progress = (done, total)
+                percentage = message.get("percentage", 0)
+                return f"progress {done}/{total} tasks done ({percentage}%)"
+            case ActivityUpdate(activity_type="task_retry", message=text):
+                return str(text)
         return None
 
-    def _status_line(self, message: Mapping[str, Any]) -> str | None:
-        status = message.get("status")
-        task = self._task(message)
+    def _status_line(self, event: TaskStatusChanged) -> str | None:
+        status = event.status
+        task = self._task(event.task_id, event.task_title)
         if status == "in_progress":
-            return f"{task}: started by {message.get('agent_id', 'a worker')}"
+            return f"{task}: started by {event.agent_id or 'a worker'}"
         if status == "completed":
-            tokens = message.get("actual_tokens") or 0
-            return f"{task}: completed ({tokens:,} tokens)"
+            return f"{task}: completed ({event.actual_tokens or 0:,} tokens)"
         if status in ("blocked", "failed", "cancelled"):
             return f"{task}: {str(status).upper()}"
         return None
 
-    def _correction_line(self, message: Mapping[str, Any]) -> str:
-        task = self._task(message)
-        n, of = message.get("attempt_number"), message.get("max_attempts")
-        status = message.get("status")
-        if status == "in_progress":
+    def _correction_line(self, event: CorrectionAttemptUpdate) -> str:
+        task = self._task(event.task_id)
+        n, of = event.attempt_number, event.max_attempts
+        if event.status == "in_progress":
             return f"{task}: self-correction attempt {n}/{of} — asking for a fix"
-        if status == "success":
+        if event.status == "success":
             return f"{task}: self-correction attempt {n}/{of} made the tests pass"
         return f"{task}: self-correction attempt {n}/{of} did not fix the tests"
 

@@ -14,7 +14,7 @@ import anthropic
 
 from codeframe.llm.scripted import ScriptedClient
 
-# SPEC §7.4 pins the logger name, so this module logs on its package's logger.
+# Users filter on the package's logger name, so this module logs on ``codeframe.llm``.
 logger = logging.getLogger("codeframe.llm")
 
 API_KEY_ENV = "ANTHROPIC_API_KEY"

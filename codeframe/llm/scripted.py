@@ -172,7 +172,7 @@ class _ScriptedMessages:
 
 
 class ScriptedClient:
-    """An offline Claude: rules on the prompt pick each reply (SPEC §7.4).
+    """An offline Claude: rules on the prompt pick each reply.
 
     ``rules`` is a list of ``(match, reply)`` or ``(match, reply, worker_type)`` tuples, or a
     dict ``{match: reply}``; the first rule that matches answers. A list reply answers the

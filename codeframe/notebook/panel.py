@@ -4,7 +4,7 @@ The panel is a thin front end over :class:`~codeframe.notebook.state.PanelState`
 split): ``broadcast`` only folds the event into the state and, if no redraw is pending,
 arms one timer, so a flood of events costs a dict update each and redraws stay at most one
 per ``redraw_interval``. The timer also keeps the event loop waking while events flow, which
-is what lets a kernel interrupt land during a top-level ``await`` (SPEC §7.8). A redraw that
+is what lets a kernel interrupt land during a top-level ``await``. A redraw that
 fails is logged and never reaches an agent. ipywidgets is imported here and nowhere else.
 """
 
@@ -22,7 +22,7 @@ import ipywidgets as widgets
 
 from codeframe.errors import CodeframeError
 from codeframe.notebook import html as views
-from codeframe.notebook.state import Clock, Mode, PanelState
+from codeframe.notebook.state import Clock, Mode, PanelSource, PanelState
 from codeframe.redaction import redact, redacted_traceback
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class AgentPanel:
 
     def __init__(
         self,
-        db: Any = None,
+        db: PanelSource | None = None,
         project_id: int | None = None,
         *,
         mode: Mode | None = None,
@@ -214,7 +214,8 @@ class AgentPanel:
     # -- what the panel shows --------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """A plain, JSON-serialisable dict of what the panel shows (keys in SPEC §7.8)."""
+        """A plain, JSON-serialisable dict of what the panel shows: progress, agents, tasks,
+        blockers, activity, token and event counts, whether a run is live."""
         return self._state.snapshot()
 
     @property

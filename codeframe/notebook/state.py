@@ -1,9 +1,11 @@
 """What the panel knows about a run: events folded into a plain, JSON-ready snapshot.
 
-This is the panel's core in the tqdm sense: it knows nothing of Jupyter or widgets. Folding
-one event is O(1) and does no I/O, so agents can broadcast thousands of events cheaply;
-:meth:`PanelState.refresh` re-reads the database (the truth, SPEC §4.1) when a run ends or
-when the panel is created for an existing project.
+This is the panel's core in the tqdm sense: it knows nothing of Jupyter or widgets. Each
+message is read back into its typed event (:mod:`codeframe.ui.events`) and folded in by a
+``match`` on its class; folding is O(1) and does no I/O, so agents can broadcast thousands
+of events cheaply. :meth:`PanelState.refresh` re-reads the database — the truth about a
+task's status — through one read model when a run ends or when the panel is created for an
+existing project.
 """
 
 from __future__ import annotations
@@ -14,9 +16,27 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from codeframe.core.models import FINAL_STATUSES, TaskStatus
+from codeframe.persistence.read_models import PanelOverview
+from codeframe.ui.events import (
+    ActivityUpdate,
+    AgentCreated,
+    AgentRetired,
+    AgentStatusChanged,
+    BlockerCreated,
+    CommitCreated,
+    CorrectionAttemptUpdate,
+    Event,
+    ProgressUpdate,
+    TaskAssigned,
+    TaskBlocked,
+    TaskStatusChanged,
+    TaskUnblocked,
+    TestResultReported,
+    event_from_message,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,16 +97,15 @@ def _one_line(text: object) -> str:
     return line if len(line) <= _LINE_CHARS else line[: _LINE_CHARS - 1] + "…"
 
 
-def _clock_time(message: Mapping[str, Any]) -> str:
-    """``HH:MM:SS`` from the event's ISO timestamp (``2025-11-08T14:30:45.123Z``)."""
-    stamp = message.get("timestamp")
+def _clock_time(stamp: object) -> str:
+    """``HH:MM:SS`` from an event's ISO timestamp (``2025-11-08T14:30:45.123Z``)."""
     if isinstance(stamp, str) and "T" in stamp:
         return stamp.split("T", 1)[1][:8]
     return ""
 
 
 class PanelState:
-    """Folds broadcast events into the panel's snapshot (SPEC §7.8); optionally re-reads a db.
+    """Folds broadcast events into the panel's snapshot; optionally re-reads a database.
 
     ``clock`` is injectable so tests can drive elapsed time; ``mode`` defaults to
     :func:`default_mode`.
@@ -130,9 +149,11 @@ class PanelState:
         if self._began is None:
             self._began = now
         self._last = now
-        handler = _HANDLERS.get(message.get("type", ""))
-        if handler is not None:
-            handler(self, message)
+        if not isinstance(project_id, int):
+            message = {**message, "project_id": self.project_id or 0}
+        event = event_from_message(message)
+        if event is not None:
+            self._fold(event)
         return True
 
     def _task(self, task_id: int, title: object = None) -> _TaskView:
@@ -150,117 +171,104 @@ class PanelState:
     def _agent(self, agent_id: str) -> _AgentView:
         view = self._agents.get(agent_id)
         if view is None:
-            # Agent ids are "<type>-<n>" (SPEC §7.5): the type survives a missed agent_created.
+            # Agent ids are "<type>-<n>": the type survives a missed agent_created.
             view = self._agents[agent_id] = _AgentView(agent_id.rsplit("-", 1)[0])
         return view
 
-    def _log(self, message: Mapping[str, Any], text: str) -> None:
-        when = _clock_time(message)
+    def _log(self, event: Event, text: str) -> None:
+        when = _clock_time(event.timestamp)
         self._activity.append(_one_line(f"{when} {text}" if when else text))
 
-    def _on_task_status(self, m: Mapping[str, Any]) -> None:
-        task = self._task(m["task_id"])
-        task.status = str(m["status"])
-        if m.get("agent_id"):
-            task.agent = m["agent_id"]
-        if m.get("actual_tokens") is not None:
-            task.tokens = int(m["actual_tokens"])
-        if task.status != TaskStatus.IN_PROGRESS:  # "started task" activity says it already
-            self._log(m, f"task #{m['task_id']} {task.status}")
+    def _fold(self, event: Event) -> None:
+        match event:
+            case TaskStatusChanged(task_id=task_id, status=status, agent_id=agent_id):
+                task = self._task(task_id, event.task_title)
+                task.status = str(status)
+                if agent_id:
+                    task.agent = agent_id
+                if event.actual_tokens is not None:
+                    task.tokens = int(event.actual_tokens)
+                if task.status != TaskStatus.IN_PROGRESS:  # "started task" activity says it
+                    self._log(event, f"task #{task_id} {task.status}")
+            case AgentStatusChanged(agent_id=agent_id, status=status):
+                self._fold_agent_status(event, self._agent(agent_id), str(status))
+            case TestResultReported(task_id=task_id, status=status):
+                self._task(task_id).last_test_status = str(status)
+                self._log(
+                    event,
+                    f"task #{task_id} tests {status}: {event.passed} passed, "
+                    f"{event.failed} failed, {event.errors} errors",
+                )
+            case CorrectionAttemptUpdate(task_id=task_id, status=status):
+                task = self._task(task_id)
+                if status in _CORRECTION_DONE:
+                    task.attempts += 1  # one correction_attempts row per finished attempt
+                self._log(
+                    event,
+                    f"task #{task_id} correction {event.attempt_number}/{event.max_attempts} "
+                    f"{status}",
+                )
+            case ActivityUpdate(activity_type=kind, message=text, task_id=task_id):
+                if kind == "task_retry" and task_id:
+                    self._task(task_id).status = TaskStatus.PENDING.value
+                who = event.agent_id
+                self._log(event, f"{who}: {text}" if who else str(text))
+            case ProgressUpdate(completed=done, total=total):
+                self._reported_done = int(done or 0)
+                self._reported_total = int(total or 0)
+            case BlockerCreated(blocker_id=blocker_id, task_id=task_id):
+                self._task(task_id)
+                self._blockers[int(blocker_id)] = {
+                    "task_id": task_id,
+                    "reason": str(event.reason),
+                    "question": str(event.question),
+                }
+                self._log(event, f"task #{task_id} blocked: {event.reason}")
+            case TaskBlocked(task_id=task_id, task_title=title):
+                self._task(task_id, title).status = TaskStatus.BLOCKED.value
+            case TaskUnblocked(task_id=task_id, task_title=title):
+                self._task(task_id, title).status = TaskStatus.PENDING.value
+                for blocker_id in [
+                    b for b, row in self._blockers.items() if row["task_id"] == task_id
+                ]:
+                    del self._blockers[blocker_id]
+                self._log(event, f"task #{task_id} unblocked")
+            case AgentCreated(agent_id=agent_id):
+                agent = self._agent(agent_id)
+                agent.type = str(event.agent_type or agent.type)
+                agent.status = "idle"
+                agent.tasks_completed = int(event.tasks_completed or 0)
+                self._log(event, f"{agent_id} created")
+            case AgentRetired(agent_id=agent_id):
+                agent = self._agent(agent_id)
+                agent.status = "retired"
+                agent.task_id = agent.task_title = None
+                agent.tasks_completed = int(event.tasks_completed or 0)
+                self._log(event, f"{agent_id} retired after {agent.tasks_completed} task(s)")
+            case TaskAssigned(task_id=task_id, agent_id=agent_id):
+                task = self._task(task_id, event.task_title)
+                task.status = TaskStatus.ASSIGNED.value
+                task.agent = agent_id
+                agent = self._agent(agent_id)
+                agent.task_id = task_id
+                agent.task_title = task.title
+                self._log(event, f"task #{task_id} assigned to {agent_id}")
+            case CommitCreated(task_id=task_id):
+                self._log(
+                    event,
+                    f"task #{task_id} commit {str(event.commit_hash)[:8]}: {event.commit_message}",
+                )
 
-    def _on_agent_status(self, m: Mapping[str, Any]) -> None:
-        agent = self._agent(m["agent_id"])
-        status = str(m["status"])
+    def _fold_agent_status(self, event: AgentStatusChanged, agent: _AgentView, status: str) -> None:
         if status == "idle" and agent.status == "busy":
             agent.tasks_completed += 1  # the pool counts every task an agent finishes
         agent.status = status
-        current = m.get("current_task")
-        if current:
-            agent.task_id = current.get("id")
-            agent.task_title = current.get("title")
-            if agent.task_id is not None:
-                self._task(agent.task_id, current.get("title"))
+        if event.current_task_id:
+            agent.task_id = event.current_task_id
+            agent.task_title = event.current_task_title
+            self._task(event.current_task_id, event.current_task_title)
         elif status == "idle":
             agent.task_id = agent.task_title = None
-
-    def _on_test_result(self, m: Mapping[str, Any]) -> None:
-        self._task(m["task_id"]).last_test_status = str(m["status"])
-        self._log(
-            m,
-            f"task #{m['task_id']} tests {m['status']}: {m.get('passed', 0)} passed, "
-            f"{m.get('failed', 0)} failed, {m.get('errors', 0)} errors",
-        )
-
-    def _on_correction(self, m: Mapping[str, Any]) -> None:
-        task = self._task(m["task_id"])
-        if m["status"] in _CORRECTION_DONE:
-            task.attempts += 1  # one correction_attempts row per finished attempt
-        self._log(
-            m,
-            f"task #{m['task_id']} correction {m['attempt_number']}/{m['max_attempts']} "
-            f"{m['status']}",
-        )
-
-    def _on_activity(self, m: Mapping[str, Any]) -> None:
-        task_id = m.get("task_id")
-        if m.get("activity_type") == "task_retry" and task_id:
-            # The lead resets a failed task to pending without a status event.
-            self._task(task_id).status = TaskStatus.PENDING.value
-        who = m.get("agent_id")
-        self._log(m, f"{who}: {m.get('message', '')}" if who else str(m.get("message", "")))
-
-    def _on_progress(self, m: Mapping[str, Any]) -> None:
-        self._reported_done = int(m.get("completed") or 0)
-        self._reported_total = int(m.get("total") or 0)
-
-    def _on_blocker(self, m: Mapping[str, Any]) -> None:
-        self._task(m["task_id"])
-        self._blockers[int(m["blocker_id"])] = {
-            "task_id": m["task_id"],
-            "reason": str(m.get("reason", "")),
-            "question": str(m.get("question", "")),
-        }
-        self._log(m, f"task #{m['task_id']} blocked: {m.get('reason', '')}")
-
-    def _on_task_blocked(self, m: Mapping[str, Any]) -> None:
-        self._task(m["task_id"], m.get("task_title")).status = TaskStatus.BLOCKED.value
-
-    def _on_task_unblocked(self, m: Mapping[str, Any]) -> None:
-        task_id = m["task_id"]
-        self._task(task_id, m.get("task_title"))
-        for blocker_id in [b for b, row in self._blockers.items() if row["task_id"] == task_id]:
-            del self._blockers[blocker_id]
-        self._log(m, f"task #{task_id} unblocked")
-
-    def _on_agent_created(self, m: Mapping[str, Any]) -> None:
-        agent = self._agent(m["agent_id"])
-        agent.type = str(m.get("agent_type") or agent.type)
-        agent.status = str(m.get("status") or "idle")
-        agent.tasks_completed = int(m.get("tasks_completed") or 0)
-        self._log(m, f"{m['agent_id']} created")
-
-    def _on_agent_retired(self, m: Mapping[str, Any]) -> None:
-        agent = self._agent(m["agent_id"])
-        agent.status = "retired"
-        agent.task_id = agent.task_title = None
-        agent.tasks_completed = int(m.get("tasks_completed") or 0)
-        self._log(m, f"{m['agent_id']} retired after {agent.tasks_completed} task(s)")
-
-    def _on_task_assigned(self, m: Mapping[str, Any]) -> None:
-        task = self._task(m["task_id"], m.get("task_title"))
-        task.status = TaskStatus.ASSIGNED.value
-        task.agent = m["agent_id"]
-        agent = self._agent(m["agent_id"])
-        agent.task_id = m["task_id"]
-        agent.task_title = task.title
-        self._log(m, f"task #{m['task_id']} assigned to {m['agent_id']}")
-
-    def _on_commit(self, m: Mapping[str, Any]) -> None:
-        self._log(
-            m,
-            f"task #{m['task_id']} commit {str(m['commit_hash'])[:8]}: "
-            f"{m.get('commit_message', '')}",
-        )
 
     # -- the run and the database --------------------------------------------------------
 
@@ -273,34 +281,33 @@ class PanelState:
         self.running = False
         self._last = self._clock()
 
-    def refresh(self, db: Any) -> None:
+    def refresh(self, db: PanelSource) -> None:
         """Re-read this project's tasks and open blockers, so the snapshot equals the database.
 
-        Uses only ``Database``'s public reads; agents are left as the events built them.
+        One read model, two queries however many tasks; agents are left as the events built
+        them.
         """
         if self.project_id is None:
             return
-        tasks: dict[int, _TaskView] = {}
-        for row in db.get_project_tasks(self.project_id):
-            task_id = int(row["id"])
-            runs = db.get_test_results_by_task(task_id)
-            tasks[task_id] = _TaskView(
-                title=str(row["title"]),
-                status=str(row["status"]),
-                agent=row.get("assigned_to"),
-                last_test_status=runs[-1]["status"] if runs else None,
-                attempts=db.count_correction_attempts(task_id),
-                tokens=int(row.get("actual_tokens") or 0),
+        overview = db.panel_overview(self.project_id)
+        self._tasks = {
+            row["task_id"]: _TaskView(
+                title=row["title"],
+                status=row["status"],
+                agent=row["assigned_to"],
+                last_test_status=row["last_test_status"],
+                attempts=row["attempts"],
+                tokens=row["actual_tokens"] or 0,
             )
-        self._tasks = tasks
-        blockers = sorted(db.get_blockers(self.project_id), key=lambda b: b["id"])
+            for row in overview["tasks"]
+        }
         self._blockers = {
-            int(b["id"]): {
-                "task_id": b["task_id"],
-                "reason": b.get("reason") or "",
-                "question": b.get("question") or "",
+            row["blocker_id"]: {
+                "task_id": row["task_id"],
+                "reason": row["reason"],
+                "question": row["question"],
             }
-            for b in blockers
+            for row in overview["blockers"]
         }
         self._reported_done = self._reported_total = 0  # the rows are the whole truth now
 
@@ -314,7 +321,7 @@ class PanelState:
         return max(0.0, end - self._began)
 
     def snapshot(self) -> dict[str, Any]:
-        """A plain, JSON-serialisable dict of everything the panel shows (SPEC §7.8)."""
+        """A plain, JSON-serialisable dict of everything the panel shows."""
         by_status = {status.value: 0 for status in TaskStatus}
         for task in self._tasks.values():
             by_status[task.status] = by_status.get(task.status, 0) + 1
@@ -338,20 +345,10 @@ class PanelState:
         }
 
 
-_HANDLERS: dict[str, Callable[[PanelState, Mapping[str, Any]], None]] = {
-    "task_status_changed": PanelState._on_task_status,
-    "agent_status_changed": PanelState._on_agent_status,
-    "test_result": PanelState._on_test_result,
-    "correction_attempt": PanelState._on_correction,
-    "activity_update": PanelState._on_activity,
-    "progress_update": PanelState._on_progress,
-    "blocker_created": PanelState._on_blocker,
-    "task_blocked": PanelState._on_task_blocked,
-    "task_unblocked": PanelState._on_task_unblocked,
-    "agent_created": PanelState._on_agent_created,
-    "agent_retired": PanelState._on_agent_retired,
-    "task_assigned": PanelState._on_task_assigned,
-    "commit_created": PanelState._on_commit,
-}
+class PanelSource(Protocol):
+    """What the panel re-reads: one project's overview (a :class:`Database` fits)."""
+
+    def panel_overview(self, project_id: int) -> PanelOverview: ...
+
 
 __all__ = ["ACTIVITY_LINES", "Mode", "PanelState", "default_mode"]

@@ -52,7 +52,9 @@ class Event:
     def from_message(cls, message: Mapping[str, Any]) -> Self:
         """The event a message describes; keys the kind does not know are ignored."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in message.items() if k in known})
+        values = {k: v for k, v in message.items() if k in known}
+        values.setdefault("timestamp", "")  # a message without one has no time to show
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +124,7 @@ class AgentStatusChanged(Event):
             current.get("id"),
             current.get("title"),
             message.get("progress"),
-            timestamp=message.get("timestamp") or utc_now(),
+            timestamp=str(message.get("timestamp") or ""),
         )
 
 
@@ -188,6 +190,18 @@ class ActivityUpdate(Event):
     message: str
     task_id: int | None = None
     agent_id: str | None = None
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> Self:
+        # A free-form log line: other producers on a shared hub may send just a message.
+        return cls(
+            message["project_id"],
+            str(message.get("activity_type") or ""),
+            str(message.get("message") or ""),
+            message.get("task_id"),
+            message.get("agent_id"),
+            timestamp=str(message.get("timestamp") or ""),
+        )
 
     def payload(self) -> Message:
         out: Message = {"activity_type": self.activity_type, "message": self.message}
@@ -383,10 +397,15 @@ EVENT_TYPES: dict[str, type[Event]] = {
 def event_from_message(message: Mapping[str, Any]) -> Event | None:
     """The typed event a message describes; ``None`` for a kind codeframe does not send.
 
-    A message of a known kind that lacks a required key raises ``TypeError`` or ``KeyError``.
+    A message without a project is read as project 0; one of a known kind that lacks a
+    required key raises ``TypeError`` or ``KeyError``.
     """
     cls = EVENT_TYPES.get(str(message.get("type", "")))
-    return None if cls is None else cls.from_message(message)
+    if cls is None:
+        return None
+    if not isinstance(message.get("project_id"), int):
+        message = {**message, "project_id": 0}  # a message for no project in particular
+    return cls.from_message(message)
 
 
 __all__ = [
