@@ -27,6 +27,7 @@ it derives from that too, so code that expects the built-in keeps working::
     ├── TaskTimeoutError         (+ TimeoutError)  one task ran past its run's task_timeout
     ├── ScriptMissError                            a scripted client has no reply
     ├── DemoWorkdirError         (+ FileExistsError)  a demo folder we will not wipe
+    ├── DemoScriptError          (+ ValueError)    a malformed folder of demo replies
     ├── ReplayMissError                            a cassette has no recording
     └── UnsupportedPlatformError                   e.g. the test runner on Windows
 """
@@ -145,6 +146,10 @@ class DemoWorkdirError(CodeframeError, FileExistsError):
     """The demo's work folder exists, is not empty and is not one of ours; we will not wipe it."""
 
 
+class DemoScriptError(CodeframeError, ValueError):
+    """The demo's reply folder does not say which files a scripted reply sends, or how."""
+
+
 class ScriptMissError(CodeframeError):
     """A scripted client received a prompt that no rule matches and has no default."""
 
@@ -161,6 +166,7 @@ __all__ = [
     "ClaudeTimeoutError",
     "CodeframeError",
     "ContentTooLargeError",
+    "DemoScriptError",
     "DemoWorkdirError",
     "DependencyCycleError",
     "DuplicateError",
