@@ -18,21 +18,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from codeframe.agents.backend_worker_agent import BackendWorkerAgent
 from codeframe.agents.frontend_worker_agent import FrontendWorkerAgent
-from codeframe.agents.lifecycle import TaskLifecycle
-from codeframe.agents.seams import TestRunnerLike, WorkerStore
+from codeframe.agents.seams import WorkerStore
 from codeframe.agents.simple_assignment import normalize_agent_type
 from codeframe.agents.test_worker_agent import TestWorkerAgent
+from codeframe.agents.worker_options import COMMON_OPTIONS, Worker, WorkerFactory, WorkerOptions
 from codeframe.errors import PoolCapacityError, UnknownAgentError
-from codeframe.indexing.codebase_index import CodebaseIndex
-from codeframe.llm import DEFAULT_MAX_TOKENS
-from codeframe.llm.messages import ClaudeClient
 from codeframe.ui.events import AgentCreated, AgentRetired, AgentStatusChanged, TaskAssigned
 from codeframe.ui.websocket_broadcasts import BroadcastTarget, Emitter
 
@@ -41,75 +36,19 @@ logger = logging.getLogger(__name__)
 IDLE, BUSY, BLOCKED = "idle", "busy", "blocked"
 
 
-class Worker(Protocol):
-    """What the pool and the lead need of a worker: run a task, close when retired."""
-
-    async def execute_task(self, task: Mapping[str, Any]) -> Mapping[str, Any]: ...
-
-
-WorkerFactory = Callable[[str, str], Worker]
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerOptions:
-    """Everything the default factory hands each worker it builds; one set per run.
-
-    ``given`` names the options set on purpose: only those reach a worker's constructor,
-    so a worker class keeps its own defaults for the rest (and a stand-in class patched in
-    by a test sees exactly what it was given).
-    """
-
-    db: WorkerStore
-    api_key: str | None = None
-    ws_manager: BroadcastTarget | None = None
-    client: ClaudeClient | None = None
-    model: str | None = None
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    test_runner: TestRunnerLike | None = None
-    project_root: Path | str = Path(".")
-    timeout: float = 300.0
-    codebase_index: CodebaseIndex | None = None
-    frontend_dir: str = "frontend"
-    provider: str = "claude"
-    max_file_bytes: int = 1_000_000
-    lifecycle: TaskLifecycle | None = None
-    task_timeout: float | None = None
-    given: frozenset[str] = frozenset()
-
-    @classmethod
-    def of(cls, db: WorkerStore, **options: Any) -> WorkerOptions:
-        """Options from keywords (an unknown one is a ``TypeError``), remembering which."""
-        return cls(db, **options, given=frozenset(options))
-
-    def with_run(self, **options: Any) -> WorkerOptions:
-        """These options plus a run's own (its code index, its lifecycle)."""
-        return replace(self, **options, given=self.given | frozenset(options))
-
-    def _pick(self, *names: str) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in names if name in self.given}
-
-
-#: Options every worker class takes; ``provider`` is the backend's, ``frontend_dir`` the
-#: frontend's.
-_COMMON = (
-    "client", "model", "max_tokens", "test_runner", "project_root", "timeout",
-    "codebase_index", "max_file_bytes", "lifecycle", "task_timeout",
-)  # fmt: skip
-
-
 def build_worker(
     kind: str, agent_id: str, project_id: int, options: WorkerOptions
 ) -> BackendWorkerAgent | FrontendWorkerAgent | TestWorkerAgent:
     """One worker of ``kind`` ("backend", "frontend", "test") from ``options``."""
     o = options
     base: dict[str, Any] = {"api_key": o.api_key, "ws_manager": o.ws_manager, "agent_id": agent_id}
-    base.update(o._pick(*_COMMON))
+    base.update(o.pick(*COMMON_OPTIONS))
     # The class names are read from this module's namespace now, not when it was imported.
     match kind:
         case "backend":
-            return BackendWorkerAgent(project_id, o.db, **base, **o._pick("provider"))
+            return BackendWorkerAgent(project_id, o.db, **base, **o.pick("provider"))
         case "frontend":
-            return FrontendWorkerAgent(project_id, o.db, **base, **o._pick("frontend_dir"))
+            return FrontendWorkerAgent(project_id, o.db, **base, **o.pick("frontend_dir"))
         case "test":
             return TestWorkerAgent(project_id, o.db, **base)
     raise ValueError(f"no worker class for type {kind!r}")

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from codeframe.agents.context import resolved_blockers
 from codeframe.agents.correction import MAX_CORRECTION_ATTEMPTS, RecordedRun, failure_summary
-from codeframe.agents.lifecycle import Outcome
+from codeframe.agents.lifecycle import Outcome, Transition
 from codeframe.agents.seams import Workspace
 from codeframe.core.file_changes import normalise_path
 from codeframe.core.models import ExecutionResult, TaskStatus
-from codeframe.errors import TaskTimeoutError
+from codeframe.errors import IllegalTransitionError, TaskTimeoutError
 from codeframe.llm.failures import describe_failure
 from codeframe.redaction import redacted_traceback
 
@@ -89,27 +89,30 @@ class TaskExecution:
         try:
             async with deadline:
                 return await self._pipeline(task_id)
-        except TimeoutError as exc:
-            if not deadline.expired():
-                return await self._fail(task_id, exc)
-            late = TaskTimeoutError(f"the task ran past its {limit:g} s limit and was stopped")
-            return await self._fail(task_id, late)
         except asyncio.CancelledError:
             await self._cancelled(task_id)
             raise
         except Exception as exc:
-            written = self.written_result()
-            if written is not None:
-                # The outcome is written; a fault while reporting it must not turn a
-                # completed task into a failed one (and so into a retry).
-                logger.error(
-                    "task %s: error after its %s status was written:\n%s",
-                    task_id,
-                    written["status"],
-                    redacted_traceback(exc, (self.worker.api_key,)),
-                )
-                return written
+            if isinstance(exc, IllegalTransitionError) and exc.transition == Transition.START:
+                raise  # not a task this worker may run now (e.g. one already completed)
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                exc = TaskTimeoutError(f"the task ran past its {limit:g} s limit and was stopped")
+            return await self._fault(task_id, exc)
+
+    async def _fault(self, task_id: int, exc: Exception) -> ExecutionResult:
+        """An exception ended the pipeline: the task fails, unless its outcome was written."""
+        written = self.written_result()
+        if written is None:
             return await self._fail(task_id, exc)
+        # The outcome is written; a fault while reporting it must not turn a completed task
+        # into a failed one (and so into a retry).
+        logger.error(
+            "task %s: error after its %s status was written:\n%s",
+            task_id,
+            written["status"],
+            redacted_traceback(exc, (self.worker.api_key,)),
+        )
+        return written
 
     def written_result(self) -> ExecutionResult | None:
         """The result, once a final status is written (even if announcing it was cut short)."""

@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from codeframe.agents.agent_pool_manager import AgentPoolManager, WorkerFactory
+from codeframe.agents.agent_pool_manager import AgentPoolManager
 from codeframe.agents.dependency_resolver import DependencyResolver
 from codeframe.agents.lifecycle import TaskLifecycle
 from codeframe.agents.run import Run
 from codeframe.agents.seams import LeadStore, TestRunnerLike
 from codeframe.agents.simple_assignment import SimpleAgentAssigner
+from codeframe.agents.worker_options import WorkerFactory
 from codeframe.errors import InvalidInputError, RunTimeoutError
 from codeframe.indexing.codebase_index import CodebaseIndex
 from codeframe.llm.messages import ClaudeClient

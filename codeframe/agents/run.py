@@ -180,7 +180,9 @@ class Run:
         self.running[running] = (task_id, agent_id)
         running.add_done_callback(self.finished.put_nowait)
 
-    async def _outcome(self, task_id: int, finished: asyncio.Task[Any]) -> Outcome | None:
+    async def _outcome(
+        self, task_id: int, agent_id: str, finished: asyncio.Task[Any]
+    ) -> Outcome | None:
         """How a finished worker's task ended; ``None`` if it was stopped before it ended.
 
         The lifecycle knows whenever the worker wrote a final status — even if it was then
@@ -201,14 +203,22 @@ class Run:
             )
             error = redact(f"{type(exc).__name__}: {exc}", secrets)
             return await self.lifecycle.fail(task_id, error=error, retryable=False)
-        return await self._record_reported(task_id, finished.result())
+        return await self._record_reported(task_id, agent_id, finished.result())
 
-    async def _record_reported(self, task_id: int, result: Mapping[str, Any]) -> Outcome:
+    async def _record_reported(
+        self, task_id: int, agent_id: str, result: Mapping[str, Any]
+    ) -> Outcome:
+        """Write the outcome a worker only returned: it ran the task, then ended it so."""
+        try:
+            await self.lifecycle.start(task_id, agent_id)
+        except IllegalTransitionError as exc:
+            if exc.current != TaskStatus.IN_PROGRESS:
+                raise
         status = result.get("status")
         error = result.get("error")
         output = str(result.get("output") or "")
         if status == TaskStatus.COMPLETED:
-            return await self.lifecycle.complete(task_id, agent_id=None, output=output)
+            return await self.lifecycle.complete(task_id, agent_id=agent_id, output=output)
         if status == TaskStatus.BLOCKED:
             reason = str(error or "the worker reported the task blocked")
             return await self.lifecycle.block(task_id, reason=reason, question=reason)
@@ -227,7 +237,7 @@ class Run:
     async def _finish(self, finished: asyncio.Task[Any]) -> None:
         task_id, agent_id = self.running.pop(finished)
         try:
-            outcome = await self._outcome(task_id, finished)
+            outcome = await self._outcome(task_id, agent_id, finished)
             # Requeued before anything else awaits, so a stop arriving later finds the
             # task pending — never a retryable ``failed`` left behind.
             retry = outcome is not None and self._should_retry(task_id, outcome)

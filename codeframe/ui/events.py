@@ -318,6 +318,10 @@ class TaskBlocked(Event):
     blocked_by: Sequence[int] = ()
     task_title: str | None = None
 
+    def __post_init__(self) -> None:
+        # Any sequence in (a message carries a list), a tuple kept: the event stays hashable.
+        object.__setattr__(self, "blocked_by", tuple(self.blocked_by))
+
     def payload(self) -> Message:
         upstream = list(self.blocked_by)
         out: Message = {
