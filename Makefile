@@ -24,8 +24,10 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check codeframe tests benchmarks
 	$(BIN)/ruff format --check codeframe tests benchmarks
+	$(BIN)/mypy
 
-# The whole suite (unit, integration, notebooks), offline: the key is never visible to it.
+# Lint (ruff, format, mypy --strict), then the whole suite (unit, integration, notebooks),
+# offline: the key is never visible to it.
 test: lint
 	env -u ANTHROPIC_API_KEY $(BIN)/python -m pytest
 

@@ -20,7 +20,7 @@ from codeframe.agents.agent_pool_manager import AgentPoolManager
 from codeframe.agents.dependency_resolver import DependencyResolver
 from codeframe.agents.lifecycle import TaskLifecycle
 from codeframe.agents.run import Run
-from codeframe.agents.seams import LeadStore, TestRunnerLike
+from codeframe.agents.seams import LeadStore, SuiteRunner
 from codeframe.agents.simple_assignment import SimpleAgentAssigner
 from codeframe.agents.worker_options import WorkerFactory
 from codeframe.errors import InvalidInputError, RunTimeoutError
@@ -51,7 +51,7 @@ class LeadAgent:
         project_root: Path | str | None = None,
         codebase_index: CodebaseIndex | None = None,
         max_agents: int = 10,
-        test_runner: TestRunnerLike | None = None,
+        test_runner: SuiteRunner | None = None,
         model: str | None = None,
         worker_timeout: float = 300.0,
         frontend_dir: str = "frontend",

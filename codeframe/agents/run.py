@@ -23,6 +23,7 @@ from codeframe.agents.lifecycle import Outcome, TaskLifecycle
 from codeframe.agents.simple_assignment import normalize_agent_type
 from codeframe.core.models import FINAL_STATUSES, TaskStatus
 from codeframe.errors import IllegalTransitionError
+from codeframe.persistence.codec import Row
 from codeframe.persistence.task_status import count_statuses
 from codeframe.redaction import redact, redacted_traceback
 from codeframe.ui.events import ActivityUpdate, ProgressUpdate, TaskUnblocked
@@ -100,7 +101,7 @@ class Run:
 
     # -- set-up ----------------------------------------------------------------------
 
-    async def prepare(self) -> list[Mapping[str, Any]]:
+    async def prepare(self) -> list[Row]:
         """Check the graph (a cycle fails here, before anything changes), then recover.
 
         Returns the project's tasks as they stand once recovered.
@@ -123,7 +124,7 @@ class Run:
         self.final_count = sum(1 for t in tasks if t["status"] in FINAL_STATUSES)
         return tasks
 
-    async def _block_unrunnable(self, tasks: list[Mapping[str, Any]]) -> None:
+    async def _block_unrunnable(self, tasks: list[Row]) -> None:
         """Tasks that can never run: missing dependencies, or an upstream already lost."""
         for task_id, missing in sorted(self.resolver.missing_dependencies().items()):
             if task_id in self.waiting:

@@ -22,10 +22,8 @@ if TYPE_CHECKING:
     from codeframe.indexing.codebase_index import CodebaseIndex
 
 
-class TestRunnerLike(Protocol):
+class SuiteRunner(Protocol):
     """Runs a project's tests: :class:`~codeframe.testing.test_runner.TestRunner` or a fake."""
-
-    __test__ = False
 
     async def run_tests(self, test_paths: Sequence[str] | None = None) -> TestResult: ...
 
@@ -122,14 +120,14 @@ class Workspace:
     """Where one task runs: the tree it writes, the runner of its tests, its code index."""
 
     root: Path
-    test_runner: TestRunnerLike
+    test_runner: SuiteRunner
     index: CodebaseIndex
 
 
 __all__ = [
     "LeadStore",
     "StatusStore",
-    "TestRunnerLike",
+    "SuiteRunner",
     "WorkerStore",
     "Workspace",
 ]

@@ -25,7 +25,7 @@ from codeframe.agents.correction import (
 )
 from codeframe.agents.execution import TaskExecution
 from codeframe.agents.lifecycle import TaskLifecycle
-from codeframe.agents.seams import TestRunnerLike, WorkerStore, Workspace
+from codeframe.agents.seams import SuiteRunner, WorkerStore, Workspace
 from codeframe.core.file_changes import WriteArea
 from codeframe.core.file_changes import apply_file_changes as apply_changes_to_tree
 from codeframe.core.models import (
@@ -65,7 +65,7 @@ class WorkerAgent:
         client: ClaudeClient | None = None,
         model: str | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
-        test_runner: TestRunnerLike | None = None,
+        test_runner: SuiteRunner | None = None,
         timeout: float = 300.0,
         agent_id: str | None = None,
         max_file_bytes: int = 1_000_000,
@@ -138,7 +138,7 @@ class WorkerAgent:
             self._owns_client = True
         return self.client
 
-    def _test_runner(self) -> TestRunnerLike:
+    def _test_runner(self) -> SuiteRunner:
         if self._execution is not None:
             return self._execution.workspace.test_runner
         if self.test_runner is None:

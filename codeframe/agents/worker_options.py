@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from codeframe.agents.lifecycle import TaskLifecycle
-from codeframe.agents.seams import TestRunnerLike, WorkerStore
+from codeframe.agents.seams import SuiteRunner, WorkerStore
 from codeframe.indexing.codebase_index import CodebaseIndex
 from codeframe.llm import DEFAULT_MAX_TOKENS
 from codeframe.llm.messages import ClaudeClient
@@ -43,7 +43,7 @@ class WorkerOptions:
     client: ClaudeClient | None = None
     model: str | None = None
     max_tokens: int = DEFAULT_MAX_TOKENS
-    test_runner: TestRunnerLike | None = None
+    test_runner: SuiteRunner | None = None
     project_root: Path | str = Path(".")
     timeout: float = 300.0
     codebase_index: CodebaseIndex | None = None

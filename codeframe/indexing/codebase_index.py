@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from codeframe.indexing.keywords import compile_globs, keyword_pattern
 from codeframe.indexing.models import Symbol, SymbolType
 from codeframe.indexing.python_symbols import extract_python_symbols
 from codeframe.indexing.typescript_symbols import extract_typescript_symbols
@@ -76,7 +77,7 @@ class CodebaseIndex:
         self._by_file: dict[str, list[Symbol]] = {}
         self._by_name: dict[str, list[Symbol]] = {}
         self._patterns: tuple[str, ...] = DEFAULT_FILE_PATTERNS
-        self._pattern_rx = _compile_globs(self._patterns)
+        self._pattern_rx = compile_globs(self._patterns)
         self._resolved_root: Path | None = None
 
     def __repr__(self) -> str:
@@ -96,7 +97,7 @@ class CodebaseIndex:
         started = time.perf_counter()
         if file_patterns is not None:
             self._patterns = tuple(file_patterns)
-            self._pattern_rx = _compile_globs(self._patterns)
+            self._pattern_rx = compile_globs(self._patterns)
         root = self._root()
         self._by_file = {}
         for rel_path in sorted(self._walk(root, "")):
@@ -362,78 +363,10 @@ class CodebaseIndex:
                 self._by_name.pop(name, None)
 
 
-# Words that say nothing about which code a task touches. Generic task verbs ("add",
-# "implement") are here too: as substrings they match half of any codebase.
-_STOPWORD_TEXT = """
-    about above after again against all also and any are because been before being below
-    between both but can cannot could did does doing down during each either else etc every
-    few for from further had has have having her here hers him his how into its itself just
-    let more most must need needs nor not now off once only other our ours out over own per
-    same she should some such than that the their theirs them then there these they this
-    those through too under until upon very via was were what when where which while who
-    whom why will with within without would yet you your yours add adds adding create
-    creates creating implement implements implementing make makes ensure allow allows
-    support supports use uses using new please
-"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-_WORD = re.compile(r"[^\W_]+")
-# "HTTPServer" → HTTP, Server; "parseURLs" → parse, URL, s; "getUserId" → get, User, Id.
-_CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z]{2,})|[A-Z]?[a-z]+|[A-Z]+|\d+")
-
-
-def keyword_pattern(text: str) -> str | None:
-    """An escaped, case-free alternation of the telling words in free text, or ``None``.
-
-    Words are split on punctuation, ``snake_case`` and ``camelCase``; stopwords, numbers
-    and words under three letters are dropped; the rest keep their first-seen order.
-    There is no ``\\b``: "user" should find ``UserService`` and ``get_user``.
-    """
-    keywords: dict[str, None] = {}
-    for word in _WORD.findall(text):
-        # camelCase only means something in ASCII identifiers; other scripts stay whole.
-        parts = _CAMEL_PART.findall(word) if word.isascii() else [word]
-        for part in parts:
-            lowered = part.lower()
-            if len(lowered) >= 3 and not lowered.isdigit() and lowered not in _STOPWORDS:
-                keywords.setdefault(lowered, None)
-    if not keywords:
-        return None
-    return "(?:" + "|".join(re.escape(word) for word in keywords) + ")"
-
-
 def _extract(data: bytes, rel_path: str, language: str) -> list[Symbol]:
     if language == "python":
         return extract_python_symbols(data, rel_path)
     return extract_typescript_symbols(data.decode("utf-8-sig"), rel_path, language)
-
-
-def _compile_globs(patterns: Iterable[str]) -> re.Pattern[str]:
-    """One regex for root-relative globs: ``**/`` is any depth (or none), ``*`` one segment."""
-    alternatives = []
-    for pattern in patterns:
-        parts: list[str] = []
-        index = 0
-        text = pattern.lstrip("/")
-        while index < len(text):
-            if text.startswith("**/", index):
-                parts.append("(?:.*/)?")
-                index += 3
-            elif text.startswith("**", index):
-                parts.append(".*")
-                index += 2
-            elif text[index] == "*":
-                parts.append("[^/]*")
-                index += 1
-            elif text[index] == "?":
-                parts.append("[^/]")
-                index += 1
-            else:
-                parts.append(re.escape(text[index]))
-                index += 1
-        alternatives.append("".join(parts))
-    if not alternatives:
-        return re.compile(r"(?!)")
-    return re.compile(rf"(?:{'|'.join(alternatives)})\Z")
 
 
 __all__ = [

@@ -60,7 +60,7 @@ class _Collector:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         for target in targets:
             unpacking = isinstance(target, ast.Tuple | ast.List)
-            names = target.elts if unpacking else [target]
+            names = target.elts if isinstance(target, ast.Tuple | ast.List) else [target]
             for name_node in names:
                 if isinstance(name_node, ast.Name) and _CONSTANT_NAME.fullmatch(name_node.id):
                     # ``A, B = 1, 2``: the value belongs to the tuple, not to one name.

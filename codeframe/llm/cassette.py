@@ -181,7 +181,7 @@ class RecordingClient:
         self.messages = _Messages(self._create)
 
     async def _create(self, **kwargs: Any) -> Message:
-        response = await self.client.messages.create(**kwargs)
+        response: Message = await self.client.messages.create(**kwargs)
         self._record(kwargs, response)
         return response
 

@@ -22,7 +22,8 @@ _ids = itertools.count(1)
 class MessagesAPI(Protocol):
     """The one method of ``client.messages`` that codeframe uses."""
 
-    async def create(self, **kwargs: Any) -> Any: ...
+    # ``*args: Any, **kwargs: Any`` accepts any signature: the SDK's overloads included.
+    async def create(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 class ClaudeClient(Protocol):

@@ -373,7 +373,8 @@ def _path_args(test_paths: Iterable[PathArg] | PathArg | None) -> list[str]:
     if isinstance(test_paths, str | os.PathLike):
         test_paths = [test_paths]
     # A relative path that starts with "-" would be read as an option.
-    return [f"./{path}" if path.startswith("-") else path for path in map(os.fspath, test_paths)]
+    paths = [os.fspath(path) for path in test_paths]
+    return [f"./{path}" if path.startswith("-") else path for path in paths]
 
 
 def _with_head(reason: str, output: str) -> str:

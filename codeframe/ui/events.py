@@ -10,51 +10,11 @@ so consumers (the notebook panel, the console printer) ``match`` on classes, not
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import KW_ONLY, dataclass, field, fields
-from enum import Enum
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, ClassVar, Self
 
-from codeframe.core.models import FINAL_STATUSES, utc_now
-
-Message = dict[str, Any]
-
-
-def _plain(value: Any) -> Any:
-    # TaskStatus.COMPLETED -> "completed": messages hold plain JSON values only.
-    return value.value if isinstance(value, Enum) else value
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """What every event has: its kind, its project and when it happened."""
-
-    #: The message's ``type``.
-    kind: ClassVar[str] = ""
-    #: How a failed delivery names the event in the log ("Failed to broadcast <what>").
-    what: ClassVar[str] = "event"
-
-    project_id: int
-    _: KW_ONLY
-    timestamp: str = field(default_factory=utc_now)
-
-    def payload(self) -> Message:
-        """The kind's own keys, with the seed's rules for leaving empty ones out."""
-        raise NotImplementedError
-
-    def to_dict(self) -> Message:
-        """The message a broadcast target receives: type, project, the fields, timestamp."""
-        message: Message = {"type": self.kind, "project_id": self.project_id}
-        message.update(self.payload())
-        message["timestamp"] = self.timestamp
-        return message
-
-    @classmethod
-    def from_message(cls, message: Mapping[str, Any]) -> Self:
-        """The event a message describes; keys the kind does not know are ignored."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in message.items() if k in known}
-        values.setdefault("timestamp", "")  # a message without one has no time to show
-        return cls(**values)
+from codeframe.core.models import FINAL_STATUSES
+from codeframe.ui.event_base import Event, Message, plain
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +37,7 @@ class TaskStatusChanged(Event):
     task_title: str | None = None
 
     def payload(self) -> Message:
-        status = _plain(self.status)
+        status = plain(self.status)
         out: Message = {"task_id": self.task_id, "status": status}
         if self.agent_id:
             out["agent_id"] = self.agent_id
@@ -104,7 +64,7 @@ class AgentStatusChanged(Event):
     progress: int | None = None
 
     def payload(self) -> Message:
-        out: Message = {"agent_id": self.agent_id, "status": _plain(self.status)}
+        out: Message = {"agent_id": self.agent_id, "status": plain(self.status)}
         if self.current_task_id:
             out["current_task"] = {
                 "id": self.current_task_id,
@@ -147,7 +107,7 @@ class TestResultReported(Event):
     def payload(self) -> Message:
         return {
             "task_id": self.task_id,
-            "status": _plain(self.status),
+            "status": plain(self.status),
             "passed": self.passed,
             "failed": self.failed,
             "errors": self.errors,
@@ -248,7 +208,7 @@ class CorrectionAttemptUpdate(Event):
             "task_id": self.task_id,
             "attempt_number": self.attempt_number,
             "max_attempts": self.max_attempts,
-            "status": _plain(self.status),
+            "status": plain(self.status),
         }
         if self.error_summary:
             out["error_summary"] = self.error_summary
@@ -371,7 +331,7 @@ class BlockerCreated(Event):
         return {
             "blocker_id": self.blocker_id,
             "task_id": self.task_id,
-            "severity": _plain(self.severity),
+            "severity": plain(self.severity),
             "reason": self.reason,
             "question": self.question,
         }
