@@ -25,13 +25,26 @@ def register_secret(value: str | None) -> None:
         _registered.add(value)
 
 
-def secret_values(extra: Iterable[str | None] = ()) -> list[str]:
-    """The key values in the environment, those registered, plus ``extra``."""
-    values = [os.environ.get(name) for name in KEY_VARIABLES]
-    values.extend(_registered)
-    values.extend(extra)
+_known: dict[tuple[object, ...], list[str]] = {}
+
+
+def _ordered(values: Iterable[str | None]) -> list[str]:
     # Longest first, so a key that contains another is masked whole.
     return sorted({v for v in values if v and len(v) >= _MIN_SECRET}, key=len, reverse=True)
+
+
+def secret_values(extra: Iterable[str | None] = ()) -> list[str]:
+    """The key values in the environment, those registered, plus ``extra``."""
+    environment = tuple(os.environ.get(name) for name in KEY_VARIABLES)
+    # Every stored text is redacted, so the common answer is remembered: it changes only
+    # when the environment's keys or the registered ones do (registering only adds).
+    state = (*environment, len(_registered))
+    known = _known.get(state)
+    if known is None:
+        _known.clear()
+        known = _known[state] = _ordered([*environment, *_registered])
+    extra = [v for v in extra if v and len(v) >= _MIN_SECRET and v not in known]
+    return _ordered([*known, *extra]) if extra else known
 
 
 def redact(text: str, extra: Iterable[str | None] = ()) -> str:

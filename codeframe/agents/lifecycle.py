@@ -121,6 +121,7 @@ class TaskLifecycle:
         note: str | None = None,
         assignment: tuple[str, int | None] | None = None,
         expected: Collection[TaskStatus] | None = None,
+        full_row: bool = False,
     ) -> StatusWritten:
         sources, target = RULES[transition]
         change = StatusWrite(
@@ -130,6 +131,7 @@ class TaskLifecycle:
             blocker=blocker,
             note=note,
             assignment=assignment,
+            full_row=full_row,
         )
         try:
             return self.store.write_status(task_id, change)
@@ -150,6 +152,7 @@ class TaskLifecycle:
             Transition.ASSIGN,
             fields={"assigned_to": agent_id},
             assignment=(agent_id, self.run_id),
+            full_row=True,  # the worker is handed the task as it now stands
         ).task
         await self.emit(TaskAssigned(self.project_id, task_id, agent_id, row["title"]))
         return row

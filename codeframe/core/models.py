@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal, NotRequired, TypedDict
 
+_second: list[object] = [None, ""]  # the last whole second formatted, and its text
+
 
 def utc_now() -> str:
-    """The current time as ISO-8601 UTC text, the form every table stores."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """The current time as ISO-8601 UTC text, the form every table stores.
+
+    ``2025-11-08T14:30:45.123456Z``. Every event and row is stamped, so the date part is
+    formatted once per second and only the microseconds each time.
+    """
+    now = time.time()
+    second = int(now)
+    if _second[0] != second:
+        _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    return f"{_second[1]}.{int((now - second) * 1_000_000):06d}Z"
 
 
 class TaskStatus(StrEnum):

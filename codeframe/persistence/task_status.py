@@ -9,6 +9,7 @@ the assignment history) is written in the same transaction by :meth:`TaskStatusM
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections.abc import Collection, Iterable, Mapping
@@ -66,6 +67,8 @@ class StatusWrite:
     blocker: NewBlocker | None = None
     note: str | None = None
     assignment: tuple[str, int | None] | None = None
+    #: Hand back the whole task row (decoded) rather than :data:`BRIEF_COLUMNS`.
+    full_row: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,29 @@ class StatusWritten:
 
     task: Row
     blocker_id: int | None = None
+
+
+#: What a status change hands back unless asked for the whole row: what announcing it needs.
+BRIEF_COLUMNS = "id, project_id, title, status, assigned_to, actual_tokens, error, execution_count"
+
+
+@functools.lru_cache(maxsize=64)
+def _status_sql(
+    fields: tuple[str, ...], note: bool, count_execution: bool, expected: int, full: bool
+) -> str:
+    """The UPDATE for one shape of status change (built once per shape, not per call)."""
+    columns = ["status = ?", *(f"{name} = ?" for name in fields)]
+    if "completed_at" not in fields:
+        columns.append("completed_at = ?")
+    if count_execution:
+        columns.append("execution_count = COALESCE(execution_count, 0) + 1")
+    if note:
+        columns.append(
+            "notes = json_insert(COALESCE(notes, '[]'), '$[#]', json_object('at', ?, 'text', ?))"
+        )
+    guard = f" AND status IN ({', '.join('?' * expected)})" if expected else ""
+    returning = "*" if full else BRIEF_COLUMNS
+    return f"UPDATE tasks SET {', '.join(columns)} WHERE id = ?{guard} RETURNING {returning}"
 
 
 def set_status(
@@ -85,43 +111,31 @@ def set_status(
     fields: Mapping[str, object] = {},  # read only
     note: str | None = None,
     count_execution: bool = False,
+    full: bool = True,
 ) -> sqlite3.Row:
-    """Write a task's status (and ``fields``) in one statement; return the row as written.
+    """Write a task's status (and ``fields``) in one statement; return the row as written
+    (only :data:`BRIEF_COLUMNS` unless ``full``).
 
     ``completed_at`` follows the status (set on ``completed``, cleared otherwise) unless
     ``fields`` gives it. Raises ``IllegalTransitionError`` when the task is not in one of
     the ``expected`` statuses, ``NotFoundError`` when there is no such task.
     """
     target = _task_status(status)
-    columns = ["status = ?"]
     params: list[object] = [target]
     for name, value in fields.items():
         encode = STATUS_FIELDS.get(name)
         if encode is None:
             raise ValueError(f"a status change cannot write task column {name!r}")
-        columns.append(f"{name} = ?")
         params.append(encode(value))
     if "completed_at" not in fields:
-        columns.append("completed_at = ?")
         params.append(utc_now() if target == TaskStatus.COMPLETED else None)
-    if count_execution:
-        columns.append("execution_count = COALESCE(execution_count, 0) + 1")
     if note is not None:
-        columns.append(
-            "notes = json_insert(COALESCE(notes, '[]'), '$[#]', json_object('at', ?, 'text', ?))"
-        )
         params.extend((utc_now(), clean_text(note)))
-    guard = ""
-    if expected is not None:
-        allowed = [_task_status(s) for s in expected]
-        guard = f" AND status IN ({', '.join('?' * len(allowed))})"
-        params.append(task_id)
-        params.extend(allowed)
-    else:
-        params.append(task_id)
-    row: sqlite3.Row | None = conn.execute(
-        f"UPDATE tasks SET {', '.join(columns)} WHERE id = ?{guard} RETURNING *", params
-    ).fetchone()
+    params.append(task_id)
+    allowed = () if expected is None else tuple(_task_status(s) for s in expected)
+    params.extend(allowed)
+    sql = _status_sql(tuple(fields), note is not None, count_execution, len(allowed), full)
+    row: sqlite3.Row | None = conn.execute(sql, params).fetchone()
     if row is not None:
         return row
     current = conn.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
@@ -152,6 +166,7 @@ class TaskStatusMixin(Store):
                 fields=change.fields,
                 note=change.note,
                 count_execution=change.assignment is not None,
+                full=change.full_row,
             )
             blocker_id = None
             if blocker_values is not None:
@@ -168,7 +183,7 @@ class TaskStatusMixin(Store):
                     " VALUES (?, ?, ?, ?)",
                     (task_id, str(agent_id), run_id, utc_now()),
                 )
-        return StatusWritten(_task_row(row), blocker_id)
+        return StatusWritten(_task_row(row) if change.full_row else dict(row), blocker_id)
 
     def assign_task(self, task_id: int, agent_id: str, *, run_id: int | None = None) -> int:
         """Hand a task to an agent in one transaction: status ``assigned``, ``assigned_to``,
@@ -181,6 +196,7 @@ class TaskStatusMixin(Store):
             TaskStatus.ASSIGNED,
             fields={"assigned_to": str(agent_id)},
             assignment=(str(agent_id), run_id),
+            full_row=True,
         )
         return int(self.write_status(task_id, change).task["execution_count"])
 
