@@ -85,10 +85,17 @@ class RunInProgressError(CodeframeError, RuntimeError):
     """A live run already holds the project (or another project using the same folder).
 
     The message names the holding process, the age of its last heartbeat and how to take
-    over; ``project_id``, ``run_id`` and ``pid`` identify the holder.
+    over; ``project_id``, ``run_id`` and ``pid`` identify the holder when known.
     """
 
-    def __init__(self, message: str, *, project_id: int, run_id: int, pid: int) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        project_id: int | None = None,
+        run_id: int | None = None,
+        pid: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.project_id = project_id
         self.run_id = run_id

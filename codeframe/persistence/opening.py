@@ -84,7 +84,7 @@ def _inspection_uri(path: Path) -> tuple[str, bool]:
     its ``-shm``, or a hot rollback journal, would need files created or rewritten to be
     read exactly, so only the main file is read then.
     """
-    base = "file:" + quote(str(path.absolute()))
+    base = "file:" + quote(os.fsencode(path.absolute()))
     wal, shm = _sidecar(path, "-wal"), _sidecar(path, "-shm")
     if _nonempty(wal) and shm.exists():
         return base + "?mode=ro", True

@@ -266,3 +266,13 @@ def test_a_database_on_a_read_only_mount_is_reported_as_read_only(folder: Path) 
         pytest.skip(f"no private mounts here: {done.stderr.strip()}")
     assert done.stdout.startswith("DatabaseReadOnlyError"), done.stdout + done.stderr
     assert "read-only file system" in done.stdout
+
+
+def test_a_path_with_uri_characters_and_odd_bytes_is_opened(folder: Path) -> None:
+    # The inspection opens a file: URI; '?', '#', '%' and undecodable bytes must survive it.
+    path = folder / "we?ird #100% \udcff.db"
+    with Database(path) as db:
+        db.create_project("p")
+    with Database(path) as db:
+        assert [p["name"] for p in db.list_projects()] == ["p"]
+    assert sorted(p.name for p in folder.iterdir()) == [path.name]
