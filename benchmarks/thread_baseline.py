@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
+import inspect
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -22,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from anthropic.types import Message
 
@@ -42,6 +45,8 @@ from codeframe.llm import (
     tool_choice_for_changes,
     usage_tokens,
 )
+from codeframe.persistence.database import Database
+from codeframe.persistence.store import BUSY_TIMEOUT_MS
 from codeframe.testing.environment import build_child_env
 from codeframe.testing.junit import JUnitFormatError, parse_junit_xml
 from codeframe.ui import websocket_broadcasts as bc
@@ -50,6 +55,40 @@ logger = logging.getLogger(__name__)
 
 _BRIDGE_TIMEOUT_S = 10.0  # a worker thread never waits longer than this for the loop
 _STATUS_BY_EXIT = {0: TestStatus.PASSED, 1: TestStatus.FAILED, 5: TestStatus.NO_TESTS}
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class ThreadSharedDatabase(Database):
+    """A ``Database`` that the seed's worker threads can share, one method call at a time.
+
+    codeframe uses its database from the event loop's thread only, so the library opens the
+    connection for that thread and takes no lock. The seed design shared one database among
+    its pool threads; this subclass rebuilds that — a connection any thread may use, and a
+    lock held for each whole public method call so a method's transaction stays whole.
+    """
+
+    def __init__(self, db_path: str | Path, **options: Any) -> None:
+        self._call_lock = threading.RLock()
+        super().__init__(db_path, **options)
+
+    def _connect(self, target: str) -> sqlite3.Connection:
+        return sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+
+
+def _locked(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    @functools.wraps(method)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with args[0]._call_lock:  # type: ignore[attr-defined]
+            return method(*args, **kwargs)
+
+    return call
+
+
+for _name, _method in inspect.getmembers(Database, inspect.isfunction):
+    if not _name.startswith("_"):
+        setattr(ThreadSharedDatabase, _name, _locked(_method))
 
 
 class SyncScriptedClient:
@@ -414,8 +453,32 @@ async def run_threaded(
 
     The coordinating side stays on the loop, as in the seed: it assigns tasks, writes the
     same rows and events as ``LeadAgent`` and hands each task to ``run_in_executor``.
-    Returns the count of tasks by final status.
+    Returns the count of tasks by final status. ``db`` is shared with the pool's threads
+    through a :class:`ThreadSharedDatabase` on the same file (opened here unless given).
     """
+    if isinstance(db, ThreadSharedDatabase):
+        return await _run_threaded(db, project_id, root, client=client, runner=runner,
+                                   ws_manager=ws_manager, max_workers=max_workers,
+                                   timeout=timeout)  # fmt: skip
+    if str(db.db_path) == ":memory:":
+        raise ValueError("the thread baseline shares a file database; got ':memory:'")
+    with ThreadSharedDatabase(db.db_path) as shared:
+        return await _run_threaded(shared, project_id, root, client=client, runner=runner,
+                                   ws_manager=ws_manager, max_workers=max_workers,
+                                   timeout=timeout)  # fmt: skip
+
+
+async def _run_threaded(
+    db: ThreadSharedDatabase,
+    project_id: int,
+    root: Path,
+    *,
+    client: Any,
+    runner: Any,
+    ws_manager: Any,
+    max_workers: int,
+    timeout: float,  # noqa: ASYNC109
+) -> dict[str, int]:
     run_id = db.start_run(project_id)
     pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="seed-worker")
     counts: collections.Counter[str] = collections.Counter()
@@ -442,5 +505,6 @@ __all__ = [
     "SubprocessRunner",
     "SyncScriptedClient",
     "SyncWorker",
+    "ThreadSharedDatabase",
     "run_threaded",
 ]

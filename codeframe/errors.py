@@ -9,6 +9,9 @@ it derives from that too, so code that expects the built-in keeps working::
     ├── InvalidInputError        (+ ValueError)    a value outside what the schema allows
     ├── DuplicateError           (+ sqlite3.IntegrityError)  e.g. an issue number used twice
     ├── SchemaError                                a database file we must not touch
+    ├── DatabaseReadOnlyError (+ sqlite3.OperationalError)  a database we cannot write to
+    ├── DatabaseBusyError    (+ sqlite3.OperationalError)  locked by another connection; retry
+    ├── RunInProgressError   (+ RuntimeError)      a live run holds the project or its folder
     ├── FileChangeError                            a change set that cannot be applied
     │   ├── UnsafePathError      (+ ValueError)    absolute path, traversal, .git/, outside area
     │   ├── MissingFileError     (+ FileNotFoundError)  modify/delete of a missing file
@@ -56,6 +59,47 @@ class DuplicateError(CodeframeError, sqlite3.IntegrityError):
 
 class SchemaError(CodeframeError):
     """A database file whose schema we do not recognise; we refuse to alter it."""
+
+
+class DatabaseReadOnlyError(CodeframeError, sqlite3.OperationalError):
+    """The database file, its folder or its file system cannot be written; nothing was changed.
+
+    Distinct from "not a SQLite database": the file may be perfectly good, so a user must not
+    be led to delete it.
+    """
+
+    retryable = False
+
+
+class DatabaseBusyError(CodeframeError, sqlite3.OperationalError):
+    """Another connection held SQLite's lock past the busy timeout; the write did not happen.
+
+    Transient by nature: the same write usually succeeds a moment later, which is what
+    :func:`codeframe.persistence.retry.retry_when_busy` does without blocking the event loop.
+    """
+
+    retryable = True
+
+
+class RunInProgressError(CodeframeError, RuntimeError):
+    """A live run already holds the project (or another project using the same folder).
+
+    The message names the holding process, the age of its last heartbeat and how to take
+    over; ``project_id``, ``run_id`` and ``pid`` identify the holder when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        project_id: int | None = None,
+        run_id: int | None = None,
+        pid: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.project_id = project_id
+        self.run_id = run_id
+        self.pid = pid
 
 
 class FileChangeError(CodeframeError):
@@ -166,6 +210,8 @@ __all__ = [
     "ClaudeTimeoutError",
     "CodeframeError",
     "ContentTooLargeError",
+    "DatabaseBusyError",
+    "DatabaseReadOnlyError",
     "DemoScriptError",
     "DemoWorkdirError",
     "DependencyCycleError",
@@ -180,6 +226,7 @@ __all__ = [
     "PoolCapacityError",
     "ReplayMissError",
     "ResponseFormatError",
+    "RunInProgressError",
     "RunTimeoutError",
     "RunnerUnavailableError",
     "SchemaError",

@@ -13,6 +13,7 @@ import operator
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from codeframe.core.models import (
@@ -87,6 +88,38 @@ def _flag(value: object) -> int:
 
 def _opt_text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable(text: str) -> str:
+    """``text`` as SQLite can store it: valid UTF-8, lone surrogates as ``\\udcff`` escapes.
+
+    A lone surrogate is what Python makes of an undecodable byte in a file name; sqlite3
+    refuses to encode it, which would lose the whole row for one character.
+    """
+    if _encodable(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _opt_storable(value: object) -> str | None:
+    return None if value is None else _storable(str(value))
+
+
+def _folder_key(value: object) -> str | None:
+    """The absolute, symlink-free form of a project folder, so two spellings compare equal."""
+    if value is None or str(value) == "":
+        return None
+    return str(Path(str(value)).expanduser().resolve())
 
 
 def _title(value: object) -> str:
@@ -188,7 +221,12 @@ def _scrub_request(request: object, secrets: Iterable[str | None] = ()) -> str:
     if not isinstance(request, Mapping):
         raise InvalidInputError(f"request must be a dict, got {type(request).__name__}")
     clean = {k: v for k, v in request.items() if not _SECRET_KEY.search(str(k))}
-    return redact(json.dumps(clean, ensure_ascii=False, default=str), secrets)
+    text = redact(json.dumps(clean, ensure_ascii=False, default=str), secrets)
+    if not _encodable(text):
+        # JSON's own escapes keep every character, lone surrogates included, and read back
+        # exactly; only the rare request that needs them pays for them.
+        text = json.dumps(json.loads(text), ensure_ascii=True)
+    return text
 
 
 _Encoder = Callable[[Any], object]

@@ -2,10 +2,10 @@
 
 Access is synchronous on purpose: each method is one short transaction (usually one
 statement) that commits before it returns, so a call never holds the event loop for long.
-codeframe itself uses a ``Database`` from one thread — the event loop's. The connection is
-opened with ``check_same_thread=False`` only so the thread-pool design codeframe replaced
-can be benchmarked against the same object; an internal lock keeps each method's
-transaction whole in that case and costs nothing measurable otherwise.
+A ``Database`` belongs to the thread that opened it — the event loop's — and takes no lock.
+A write that meets another connection's lock past the short busy timeout raises
+``DatabaseBusyError`` having changed nothing; ``codeframe.persistence.retry`` retries it
+without blocking the loop.
 
 Every method commits. ``conn`` keeps sqlite3's default transaction handling, so raw SQL on
 it behaves as usual (``conn.rollback()`` undoes an uncommitted raw UPDATE) until the next
@@ -35,7 +35,9 @@ class Database(ProjectsMixin, TasksMixin, TaskStatusMixin, LedgerMixin, RunsMixi
 
     ``Database(":memory:")`` works; a file path gets its parent folders created, WAL
     journal and ``synchronous=NORMAL`` (commits stay cheap; a power cut may lose the last
-    commits but never corrupts the file).
+    commits but never corrupts the file). A path that does not exist gets a new database;
+    an existing file must be ours, or empty with ``adopt_empty=True`` — anything else is
+    refused unchanged (see :class:`~codeframe.persistence.store.Store`).
     """
 
 

@@ -1,70 +1,55 @@
 """The SQLite schema as named, ordered migrations, recorded in ``schema_migrations``.
 
 A file is only ever changed by appending migrations: version *n* is the *n*-th entry of
-:data:`MIGRATIONS`, applied once in its own transaction together with its record. A file
-that holds our tables but no record, or records a version this code does not know, is
-refused with :class:`~codeframe.errors.SchemaError` instead of being altered.
+:data:`MIGRATIONS`, applied once in its own transaction together with its record. Each
+migration's SQL is fixed text: once released it is never edited, because files in the wild
+applied exactly that text. A file that holds tables but no record (ours or anyone's), or
+records a version this code does not know, is refused with
+:class:`~codeframe.errors.SchemaError` instead of being altered.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from codeframe.core.models import (
-    BlockerSeverity,
-    CaseOutcome,
-    ProjectStatus,
-    TaskStatus,
-    TestStatus,
-    utc_now,
-)
+from codeframe.core.models import utc_now
 from codeframe.errors import SchemaError
 
 logger = logging.getLogger(__name__)
 
-#: Default for rows inserted by raw SQL; ours pass ``utc_now()`` (same ISO-8601 UTC form).
-_NOW = "(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
-
-
-def _in(values: Iterable[str]) -> str:
-    """A SQL ``IN (...)`` list of the enum's values, so CHECKs follow the Python enums."""
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
-
-
-_TASK_STATUSES = _in(TaskStatus)
-_PROJECT_STATUSES = _in(ProjectStatus)
-_TEST_STATUSES = _in(TestStatus)
-_CASE_OUTCOMES = _in(CaseOutcome)
-_SEVERITIES = _in(BlockerSeverity)
+#: The agent statuses the ``agents.status`` CHECK allows (written out in migration 4).
 AGENT_STATUSES = ("idle", "busy", "blocked", "retired")
 
 _CORE_TABLES: tuple[str, ...] = (
-    f"""CREATE TABLE projects (
+    """CREATE TABLE projects (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL,
         description TEXT NOT NULL DEFAULT '',
         workspace_path TEXT,
-        status TEXT NOT NULL DEFAULT 'init' CHECK (status IN {_PROJECT_STATUSES}),
-        created_at TEXT NOT NULL DEFAULT {_NOW},
+        status TEXT NOT NULL DEFAULT 'init' CHECK (status IN (
+            'init', 'planning', 'running', 'active', 'paused', 'completed'
+        )),
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
         config TEXT
     )""",
-    f"""CREATE TABLE issues (
+    """CREATE TABLE issues (
         id INTEGER PRIMARY KEY,
         project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
         issue_number TEXT NOT NULL,
         title TEXT NOT NULL,
         description TEXT NOT NULL DEFAULT '',
-        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN {_TASK_STATUSES}),
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN (
+            'pending', 'assigned', 'in_progress', 'blocked', 'completed', 'failed', 'cancelled'
+        )),
         priority INTEGER NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 4),
         workflow_step INTEGER NOT NULL DEFAULT 1,
-        created_at TEXT NOT NULL DEFAULT {_NOW},
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
         completed_at TEXT,
         UNIQUE (project_id, issue_number)
     )""",
-    f"""CREATE TABLE tasks (
+    """CREATE TABLE tasks (
         id INTEGER PRIMARY KEY,
         project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
         issue_id INTEGER REFERENCES issues(id) ON DELETE SET NULL,
@@ -72,7 +57,9 @@ _CORE_TABLES: tuple[str, ...] = (
         parent_issue_number TEXT,
         title TEXT NOT NULL,
         description TEXT NOT NULL DEFAULT '',
-        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN {_TASK_STATUSES}),
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN (
+            'pending', 'assigned', 'in_progress', 'blocked', 'completed', 'failed', 'cancelled'
+        )),
         assigned_to TEXT,
         depends_on TEXT NOT NULL DEFAULT '[]',
         can_parallelize INTEGER NOT NULL DEFAULT 0 CHECK (can_parallelize IN (0, 1)),
@@ -85,7 +72,7 @@ _CORE_TABLES: tuple[str, ...] = (
         error TEXT,
         notes TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(notes)),
         execution_count INTEGER NOT NULL DEFAULT 0 CHECK (execution_count >= 0),
-        created_at TEXT NOT NULL DEFAULT {_NOW},
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
         completed_at TEXT
     )""",
     "CREATE INDEX idx_issues_project ON issues(project_id)",
@@ -94,10 +81,12 @@ _CORE_TABLES: tuple[str, ...] = (
 )
 
 _TEST_TABLES: tuple[str, ...] = (
-    f"""CREATE TABLE test_results (
+    """CREATE TABLE test_results (
         id INTEGER PRIMARY KEY,
         task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
-        status TEXT NOT NULL CHECK (status IN {_TEST_STATUSES}),
+        status TEXT NOT NULL CHECK (status IN (
+            'passed', 'failed', 'error', 'timeout', 'no_tests'
+        )),
         passed INTEGER NOT NULL DEFAULT 0 CHECK (passed >= 0),
         failed INTEGER NOT NULL DEFAULT 0 CHECK (failed >= 0),
         errors INTEGER NOT NULL DEFAULT 0 CHECK (errors >= 0),
@@ -105,18 +94,18 @@ _TEST_TABLES: tuple[str, ...] = (
         duration REAL NOT NULL DEFAULT 0.0 CHECK (duration >= 0),
         output TEXT,
         attempt INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0),
-        created_at TEXT NOT NULL DEFAULT {_NOW}
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     )""",
-    f"""CREATE TABLE test_cases (
+    """CREATE TABLE test_cases (
         id INTEGER PRIMARY KEY,
         test_result_id INTEGER NOT NULL REFERENCES test_results(id) ON DELETE CASCADE,
         node_id TEXT NOT NULL,
-        outcome TEXT NOT NULL CHECK (outcome IN {_CASE_OUTCOMES}),
+        outcome TEXT NOT NULL CHECK (outcome IN ('passed', 'failed', 'error', 'skipped')),
         message TEXT NOT NULL DEFAULT '',
         duration REAL NOT NULL DEFAULT 0.0
     )""",
     # code_changes_format keeps "read back as given": a list goes in as JSON, text as text.
-    f"""CREATE TABLE correction_attempts (
+    """CREATE TABLE correction_attempts (
         id INTEGER PRIMARY KEY,
         task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
         attempt_number INTEGER NOT NULL CHECK (attempt_number BETWEEN 1 AND 3),
@@ -126,16 +115,16 @@ _TEST_TABLES: tuple[str, ...] = (
         code_changes_format TEXT NOT NULL DEFAULT 'text'
             CHECK (code_changes_format IN ('text', 'json')),
         test_result_id INTEGER REFERENCES test_results(id) ON DELETE SET NULL,
-        created_at TEXT NOT NULL DEFAULT {_NOW}
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     )""",
-    f"""CREATE TABLE blockers (
+    """CREATE TABLE blockers (
         id INTEGER PRIMARY KEY,
         task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
-        severity TEXT NOT NULL DEFAULT 'sync' CHECK (severity IN {_SEVERITIES}),
+        severity TEXT NOT NULL DEFAULT 'sync' CHECK (severity IN ('sync', 'async')),
         reason TEXT NOT NULL DEFAULT '',
         question TEXT NOT NULL DEFAULT '',
         resolution TEXT,
-        created_at TEXT NOT NULL DEFAULT {_NOW},
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
         resolved_at TEXT
     )""",
     "CREATE INDEX idx_test_results_task ON test_results(task_id)",
@@ -146,53 +135,54 @@ _TEST_TABLES: tuple[str, ...] = (
 )
 
 _LLM_CALLS: tuple[str, ...] = (
-    f"""CREATE TABLE llm_calls (
+    """CREATE TABLE llm_calls (
         id INTEGER PRIMARY KEY,
         task_id INTEGER REFERENCES tasks(id) ON DELETE CASCADE,
         agent_id TEXT,
         attempt INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0),
         model TEXT,
-        request TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(request)),
+        request TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(request)),
         reply_text TEXT,
         stop_reason TEXT,
         input_tokens INTEGER NOT NULL DEFAULT 0,
         output_tokens INTEGER NOT NULL DEFAULT 0,
         latency_s REAL NOT NULL DEFAULT 0.0,
         error TEXT,
-        created_at TEXT NOT NULL DEFAULT {_NOW}
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     )""",
     "CREATE INDEX idx_llm_calls_task ON llm_calls(task_id)",
 )
 
 _RUNS_AND_AGENTS: tuple[str, ...] = (
-    f"""CREATE TABLE runs (
+    """CREATE TABLE runs (
         id INTEGER PRIMARY KEY,
         project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
         pid INTEGER NOT NULL,
-        started_at TEXT NOT NULL DEFAULT {_NOW},
+        started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
         heartbeat_at TEXT,
         ended_at TEXT,
         summary TEXT CHECK (summary IS NULL OR json_valid(summary)),
         note TEXT
     )""",
-    f"""CREATE TABLE agents (
+    """CREATE TABLE agents (
         id INTEGER PRIMARY KEY,
         agent_id TEXT NOT NULL,
         project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
         run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
         agent_type TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'idle' CHECK (status IN {_in(AGENT_STATUSES)}),
+        status TEXT NOT NULL DEFAULT 'idle'
+            CHECK (status IN ('idle', 'busy', 'blocked', 'retired')),
         current_task_id INTEGER REFERENCES tasks(id) ON DELETE SET NULL,
         tasks_completed INTEGER NOT NULL DEFAULT 0 CHECK (tasks_completed >= 0),
-        created_at TEXT NOT NULL DEFAULT {_NOW},
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
         retired_at TEXT
     )""",
-    f"""CREATE TABLE task_assignments (
+    """CREATE TABLE task_assignments (
         id INTEGER PRIMARY KEY,
         task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
         agent_id TEXT NOT NULL,
         run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
-        assigned_at TEXT NOT NULL DEFAULT {_NOW}
+        assigned_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
     )""",
     "CREATE INDEX idx_runs_project ON runs(project_id)",
     "CREATE INDEX idx_agents_project ON agents(project_id, agent_id)",
@@ -202,29 +192,39 @@ _RUNS_AND_AGENTS: tuple[str, ...] = (
 )
 
 
-def _statements(sql: tuple[str, ...]) -> Callable[[sqlite3.Connection], None]:
-    def apply(conn: sqlite3.Connection) -> None:
-        for statement in sql:
-            conn.execute(statement)
-
-    return apply
+#: The folder a run works in, resolved at its start, so two projects that point at one folder
+#: cannot run at once; indexed over open runs only, the rows the guard reads.
+_RUN_WORKSPACE: tuple[str, ...] = (
+    "ALTER TABLE runs ADD COLUMN workspace TEXT",
+    "CREATE INDEX idx_runs_open_workspace ON runs(workspace) WHERE ended_at IS NULL",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """One schema step; ``version`` is its 1-based place in :data:`MIGRATIONS`."""
+    """One schema step: its 1-based place in :data:`MIGRATIONS`, its name and its SQL.
+
+    The SQL is fixed text, never built from Python values: files in the wild applied
+    exactly these statements, and a later change to an enum must come as a new migration.
+    """
 
     version: int
     name: str
-    apply: Callable[[sqlite3.Connection], None]
+    statements: tuple[str, ...]
+
+    def apply(self, conn: sqlite3.Connection) -> None:
+        """Run the statements on ``conn``; the caller owns the transaction."""
+        for statement in self.statements:
+            conn.execute(statement)
 
 
 #: Append only: never edit or reorder a released entry, files in the wild recorded it.
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "create_core_tables", _statements(_CORE_TABLES)),
-    Migration(2, "create_test_tables", _statements(_TEST_TABLES)),
-    Migration(3, "create_llm_calls", _statements(_LLM_CALLS)),
-    Migration(4, "create_runs_and_agents", _statements(_RUNS_AND_AGENTS)),
+    Migration(1, "create_core_tables", _CORE_TABLES),
+    Migration(2, "create_test_tables", _TEST_TABLES),
+    Migration(3, "create_llm_calls", _LLM_CALLS),
+    Migration(4, "create_runs_and_agents", _RUNS_AND_AGENTS),
+    Migration(5, "add_run_workspace", _RUN_WORKSPACE),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -266,6 +266,13 @@ def _check(conn: sqlite3.Connection, where: str) -> list[tuple[int, str]]:
             raise SchemaError(
                 f"{where} has codeframe-like tables ({', '.join(ours)}) but no schema version; "
                 "refusing to alter it — use a new database file"
+            )
+        foreign = sorted(t for t in tables if not t.startswith("sqlite_"))
+        if foreign:
+            # Only a file with no schema at all may receive ours.
+            raise SchemaError(
+                f"{where} holds tables codeframe did not create ({', '.join(foreign[:8])}) "
+                "and no schema version; refusing to add ours — use a new database file"
             )
         return []
     applied = applied_migrations(conn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from codeframe.persistence.codec import (
     Row,
     _choice,
     _Encoder,
+    _folder_key,
     _int_in,
     _opt_text,
     _priority,
@@ -52,14 +54,44 @@ class ProjectsMixin(Store):
     ) -> int:
         """Insert a project (status ``init`` unless ``status=`` says otherwise); return its id.
 
-        Extra keywords: ``status`` and ``config`` (any JSON-serialisable value).
+        Extra keywords: ``status`` and ``config`` (any JSON-serialisable value). A folder
+        belongs to one project: if another project already uses ``workspace_path`` (symlinks
+        resolved) this raises ``DuplicateError`` naming it — ``get_or_create_project`` returns
+        that project instead, e.g. when a notebook cell runs twice.
         """
+        values = self._project_values(name, description, workspace_path, fields)
+        with self._write(immediate=True) as conn:
+            self._refuse_shared_folder(conn, workspace_path)
+            return self._insert_project(conn, values)
+
+    def get_or_create_project(self, name: str, *, workspace_path: str | Path, **fields: Any) -> int:
+        """The id of the project that uses ``workspace_path``, creating it if there is none.
+
+        Folders compare resolved (``~``, ``..`` and symlinks), so any spelling of the folder
+        finds its project. ``name`` and ``fields`` (``description``, ``status``, ``config``)
+        are used only when the project is created; an existing one is returned as it is.
+        """
+        if _folder_key(workspace_path) is None:
+            raise InvalidInputError("get_or_create_project needs a workspace_path")
+        extra = dict(fields)
+        description = extra.pop("description", "")
+        values = self._project_values(name, description, workspace_path, extra)
+        with self._write(immediate=True) as conn:
+            existing = self._project_in_folder(conn, workspace_path)
+            if existing is not None:
+                return int(existing["id"])
+            return self._insert_project(conn, values)
+
+    @staticmethod
+    def _project_values(
+        name: str, description: object, workspace_path: object, fields: Mapping[str, Any]
+    ) -> tuple[object, ...]:
         unknown = set(fields) - {"status", "config"}
         if unknown:
             raise InvalidInputError(f"unknown project field(s): {', '.join(sorted(unknown))}")
         status = _choice(fields.get("status", "init"), _PROJECT_STATUSES, "project status")
         config = fields.get("config")
-        values = (
+        return (
             _title(name),
             description or "",
             _opt_text(workspace_path),
@@ -67,13 +99,45 @@ class ProjectsMixin(Store):
             utc_now(),
             None if config is None else _to_json(config),
         )
-        with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO projects (name, description, workspace_path, status, created_at,"
-                " config) VALUES (?, ?, ?, ?, ?, ?)",
-                values,
-            )
+
+    @staticmethod
+    def _insert_project(conn: sqlite3.Connection, values: tuple[object, ...]) -> int:
+        cur = conn.execute(
+            "INSERT INTO projects (name, description, workspace_path, status, created_at,"
+            " config) VALUES (?, ?, ?, ?, ?, ?)",
+            values,
+        )
         return int(cur.lastrowid or 0)
+
+    @staticmethod
+    def _project_in_folder(
+        conn: sqlite3.Connection, workspace_path: object, *, other_than: int | None = None
+    ) -> sqlite3.Row | None:
+        """The first project whose folder resolves to ``workspace_path``'s, if any."""
+        folder = _folder_key(workspace_path)
+        if folder is None:
+            return None
+        # Stored as given, so compare resolved forms; projects are few, and this runs only
+        # when a project is created or moved.
+        rows: list[sqlite3.Row] = conn.execute(
+            "SELECT id, name, workspace_path FROM projects"
+            " WHERE workspace_path IS NOT NULL ORDER BY id"
+        ).fetchall()
+        for row in rows:
+            if row["id"] != other_than and _folder_key(row["workspace_path"]) == folder:
+                return row
+        return None
+
+    def _refuse_shared_folder(
+        self, conn: sqlite3.Connection, workspace_path: object, *, other_than: int | None = None
+    ) -> None:
+        existing = self._project_in_folder(conn, workspace_path, other_than=other_than)
+        if existing is not None:
+            raise DuplicateError(
+                f"project {existing['id']} ({existing['name']!r}) already uses folder "
+                f"{_folder_key(workspace_path)}; use get_or_create_project(...) to reuse it, "
+                "or give this project its own folder"
+            )
 
     def get_project(self, project_id: int) -> Row | None:
         """The project as a dict (``config`` decoded), or ``None`` if unknown."""
@@ -102,11 +166,17 @@ class ProjectsMixin(Store):
         return projects
 
     def update_project(self, project_id: int, updates: Mapping[str, Any]) -> int:
-        """Update the given columns; return rows affected (0 for an unknown id)."""
+        """Update the given columns; return rows affected (0 for an unknown id).
+
+        Moving a project to a folder another project uses raises ``DuplicateError``.
+        """
         columns, params = self._assignments(updates, _PROJECT_UPDATES, "project")
         if not columns:
             return 0
-        with self._write() as conn:
+        moving = updates.get("workspace_path") is not None
+        with self._write(immediate=moving) as conn:
+            if moving:
+                self._refuse_shared_folder(conn, updates["workspace_path"], other_than=project_id)
             cur = conn.execute(
                 f"UPDATE projects SET {', '.join(columns)} WHERE id = ?", (*params, project_id)
             )

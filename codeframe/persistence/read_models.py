@@ -252,17 +252,16 @@ class ReadModelsMixin(Store):
         Inside a transaction the caller opened with raw SQL, read there and leave it open.
         """
         conn = self._db()
-        with self._lock:
-            if conn.in_transaction:
-                yield
-                return
-            conn.execute("BEGIN")
-            try:
-                yield
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
     def task_rows(self, project_id: int | None = None) -> list[TaskRow]:
         """Every task with its correction-attempt count and its newest test run's status."""

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from codeframe.core.models import utc_now
-from codeframe.errors import CodeframeError, InvalidInputError, NotFoundError
+from codeframe.errors import InvalidInputError, NotFoundError, RunInProgressError
 from codeframe.persistence.codec import (
     _AGENT_STATUSES,
     Row,
     _choice,
     _Encoder,
+    _folder_key,
     _int_in,
     _json_row,
+    _opt_storable,
     _opt_text,
     _scrub_request,
     _to_json,
@@ -24,6 +29,16 @@ from codeframe.persistence.store import _OPEN_RUNS, Store
 from codeframe.redaction import redact
 
 logger = logging.getLogger(__name__)
+
+#: An open run whose last heartbeat is older than this is dead, even if a process with its
+#: pid is alive: pids are reused (after a reboot, in a container's fresh pid namespace, on a
+#: busy machine), and a run that has not written for this long is not moving. The lead
+#: writes a heartbeat every 5 s; 120 s is 24 missed beats — far past any stall of a live
+#: run (a beat that meets a locked database waits at most the busy timeout and is retried
+#: 5 s later; the loop is kept under 20 ms per step) — so a live run is never taken over,
+#: while a project held by a reused pid frees itself within two minutes, no human needed.
+#: Taking over a live run would let two runs write the same tasks; waiting costs minutes.
+STALE_RUN_AFTER_S = 120.0
 
 
 def _pid_alive(pid: int) -> bool:
@@ -36,6 +51,19 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True  # it exists, under another user
     return True
+
+
+def _age_s(stamp: object, now: datetime) -> float | None:
+    """Seconds since an ISO-8601 UTC stamp; ``None`` if it cannot be read."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        then = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    return (now - then).total_seconds()
 
 
 _AGENT_UPDATES: dict[str, _Encoder] = {
@@ -72,22 +100,24 @@ class RunsMixin(Store):
         """Record one Claude call. ``request`` ({system, messages, ...}) is stored as JSON
         without header or credential keys; any API key value — from the environment, or in
         ``secrets`` (e.g. a key passed in code) — is redacted from it, the reply and the error.
+        Text that UTF-8 cannot hold (a lone surrogate from an odd file name) is escaped, never
+        a reason to lose the row.
 
         With ``count_tokens`` the call's tokens are added to the task's ``actual_tokens`` in
         the same transaction (one commit per call keeps a worker's orchestration cheap).
         """
         values = (
             task_id,
-            agent_id,
+            _opt_storable(agent_id),
             _int_in(attempt, 0, None, "attempt"),
-            model,
+            _opt_storable(model),
             _scrub_request(request, secrets),
-            None if reply_text is None else redact(reply_text, secrets),
-            stop_reason,
+            None if reply_text is None else _opt_storable(redact(reply_text, secrets)),
+            _opt_storable(stop_reason),
             _int_in(input_tokens or 0, 0, None, "input_tokens"),
             _int_in(output_tokens or 0, 0, None, "output_tokens"),
             float(latency_s or 0.0),
-            None if error is None else redact(error, secrets),
+            None if error is None else _opt_storable(redact(error, secrets)),
             utc_now(),
         )
         with self._write(("task", "tasks", task_id)) as conn:
@@ -125,48 +155,109 @@ class RunsMixin(Store):
 
     # --- runs -------------------------------------------------------------------------
 
-    def _run_is_live(self, run_id: int, pid: int) -> bool:
+    def _run_is_live(self, run_id: int, pid: int, heartbeat_age: float | None) -> bool:
+        if pid == os.getpid():
+            # Our own pid: this process knows for certain whether it still has the run open.
+            return (self._key, run_id) in _OPEN_RUNS
         if not _pid_alive(pid):
             return False
-        if pid == os.getpid():
-            # Our own pid: alive only if this process still has the run open.
-            return (self._key, run_id) in _OPEN_RUNS
-        return True
+        # The pid may now belong to an unrelated process: a stale heartbeat wins over it.
+        return heartbeat_age is None or heartbeat_age <= STALE_RUN_AFTER_S
 
-    def start_run(self, project_id: int) -> int:
-        """Claim the project for a lead-agent run; return the run id.
+    def start_run(self, project_id: int, *, workspace_path: str | Path | None = None) -> int:
+        """Claim the project, and the folder it works in, for a lead-agent run; return its id.
 
-        A live run (not ended, its process alive, and — if that is this process — still
-        open here) raises ``CodeframeError``; a dead one is ended with a note and taken
-        over. The row is committed at once so other connections see the claim.
+        ``workspace_path`` is the folder the run works in (default: the project's). An open
+        run of this project, or of another project in the same folder (symlinks resolved),
+        raises ``RunInProgressError`` while it is live: its process exists and, if that is
+        not this process, its heartbeat is under ``STALE_RUN_AFTER_S`` old. A dead one is
+        ended with a note and taken over. The row is committed at once so other
+        connections see the claim.
         """
         now = utc_now()
+        clock = datetime.now(UTC)
         with self._write(immediate=True) as conn:
-            if (
-                conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone()
-                is None
-            ):
+            project = conn.execute(
+                "SELECT workspace_path FROM projects WHERE id = ?", (project_id,)
+            ).fetchone()
+            if project is None:
                 raise NotFoundError(f"no project with id {project_id!r}")
-            stale = conn.execute(
-                "SELECT id, pid FROM runs WHERE project_id = ? AND ended_at IS NULL ORDER BY id",
-                (project_id,),
-            ).fetchall()
-            for row in stale:
-                if self._run_is_live(row["id"], row["pid"]):
-                    raise CodeframeError(f"a run is already in progress for project {project_id}")
+            folder = _folder_key(
+                project["workspace_path"] if workspace_path is None else workspace_path
+            )
+            for row in self._open_runs_in_the_way(conn, project_id, folder):
+                age = _age_s(row["heartbeat_at"] or row["started_at"], clock)
+                if self._run_is_live(row["id"], row["pid"], age):
+                    raise self._in_progress(row, project_id, folder, age)
                 note = f"taken over at {now}: process {row['pid']} no longer runs it"
+                if age is not None and age > STALE_RUN_AFTER_S:
+                    note += f" (no heartbeat for {age:.0f} s)"
                 conn.execute(
                     "UPDATE runs SET ended_at = ?, note = ? WHERE id = ?", (now, note, row["id"])
                 )
-                logger.warning("project %s: run %s %s", project_id, row["id"], note)
+                logger.warning("project %s: run %s %s", row["project_id"], row["id"], note)
             cur = conn.execute(
-                "INSERT INTO runs (project_id, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?)",
-                (project_id, os.getpid(), now, now),
+                "INSERT INTO runs (project_id, pid, started_at, heartbeat_at, workspace)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (project_id, os.getpid(), now, now, folder),
             )
             run_id = int(cur.lastrowid or 0)
         _OPEN_RUNS.add((self._key, run_id))
         self._my_runs.add(run_id)
         return run_id
+
+    @staticmethod
+    def _open_runs_in_the_way(
+        conn: sqlite3.Connection, project_id: int, folder: str | None
+    ) -> list[sqlite3.Row]:
+        """Open runs of this project, and of other projects working in ``folder``."""
+        rows = conn.execute(
+            "SELECT r.*, p.name AS project_name, p.workspace_path AS project_folder"
+            " FROM runs r JOIN projects p ON p.id = r.project_id"
+            " WHERE r.ended_at IS NULL AND (r.project_id = ? OR r.workspace = ?"
+            " OR r.workspace IS NULL) ORDER BY r.id",
+            (project_id, folder),
+        ).fetchall()
+        in_the_way = []
+        for row in rows:
+            if row["project_id"] == project_id:
+                in_the_way.append(row)
+            elif folder is not None:
+                # Runs from before runs.workspace existed: their project's folder stands in.
+                theirs = row["workspace"] or _folder_key(row["project_folder"])
+                if theirs == folder:
+                    in_the_way.append(row)
+        return in_the_way
+
+    def _in_progress(
+        self, row: sqlite3.Row, project_id: int, folder: str | None, age: float | None
+    ) -> RunInProgressError:
+        pid, run_id, holder = row["pid"], row["id"], row["project_id"]
+        if pid == os.getpid():
+            where = f"this process ({pid})"
+            how = f"let it finish or stop it; or end it with db.finish_run({run_id})"
+        else:
+            where = f"process {pid}"
+            how = (
+                f"stop that run; if process {pid} is not a codeframe run (its pid was reused), "
+                f"end it with db.finish_run({run_id}), or it is taken over once its heartbeat "
+                f"is {STALE_RUN_AFTER_S:.0f} s old"
+            )
+        beat = "no readable heartbeat" if age is None else f"last heartbeat {max(age, 0):.0f} s ago"
+        if holder == project_id:
+            message = f"a run is already in progress for project {project_id}"
+        else:
+            message = (
+                f"a run is already in progress for project {holder} ({row['project_name']!r}) "
+                f"in folder {folder}, which project {project_id} also uses; two projects "
+                "cannot run in one folder at once"
+            )
+        return RunInProgressError(
+            f"{message}: run {run_id} held by {where}, {beat}. To take over: {how}",
+            project_id=holder,
+            run_id=run_id,
+            pid=pid,
+        )
 
     def heartbeat_run(self, run_id: int) -> None:
         """Stamp ``heartbeat_at`` so observers can tell a run is still moving."""
@@ -176,18 +267,25 @@ class RunsMixin(Store):
                 raise NotFoundError(f"no run with id {run_id!r}")
 
     def finish_run(self, run_id: int, summary: Mapping[str, Any] | None = None) -> None:
-        """End a run, storing its summary as JSON; the project is free for the next run."""
+        """End a run, storing its summary as JSON; the project is free for the next run.
+
+        The in-process claim is released even if the write fails (a full disk, a lock): the
+        row then stays open with this pid, which the next ``start_run`` here takes over
+        and other processes take over once its heartbeat is stale.
+        """
         now = utc_now()
-        encoded = None if summary is None else _to_json(dict(summary))
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE runs SET ended_at = ?, heartbeat_at = ?, summary = ? WHERE id = ?",
-                (now, now, encoded, run_id),
-            )
-            if cur.rowcount == 0:
-                raise NotFoundError(f"no run with id {run_id!r}")
-        _OPEN_RUNS.discard((self._key, run_id))
-        self._my_runs.discard(run_id)
+        try:
+            encoded = None if summary is None else _to_json(dict(summary))
+            with self._write() as conn:
+                cur = conn.execute(
+                    "UPDATE runs SET ended_at = ?, heartbeat_at = ?, summary = ? WHERE id = ?",
+                    (now, now, encoded, run_id),
+                )
+                if cur.rowcount == 0:
+                    raise NotFoundError(f"no run with id {run_id!r}")
+        finally:
+            _OPEN_RUNS.discard((self._key, run_id))
+            self._my_runs.discard(run_id)
 
     def get_runs(self, project_id: int) -> list[Row]:
         """A project's runs, oldest first, ``summary`` decoded."""

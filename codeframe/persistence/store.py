@@ -1,16 +1,15 @@
 """The connection plumbing every ``Database`` mixin builds on.
 
-Opening and migrating the file, closing it, and the few helpers each query goes through
-(one locked transaction per write, foreign-key errors translated to ``NotFoundError``,
-one-row and all-row reads). The domain modules derive from :class:`Store`; ``Database``
-combines them.
+Opening and migrating the file (after :mod:`~codeframe.persistence.opening` has decided it
+is ours to open), closing it, and the few helpers each query goes through (one transaction
+per write; foreign-key, lock and read-only errors translated into codeframe errors; one-row
+and all-row reads). The domain modules derive from :class:`Store`; ``Database`` combines them.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Self
 
 from codeframe.errors import (
     CodeframeError,
+    DatabaseReadOnlyError,
     DuplicateError,
     InvalidInputError,
     NotFoundError,
@@ -26,8 +26,26 @@ from codeframe.errors import (
 )
 from codeframe.persistence.codec import _Encoder, _Ref
 from codeframe.persistence.migrations import migrate
+from codeframe.persistence.opening import (
+    check_writable,
+    create_file,
+    describe_foreign,
+    inspect_file,
+)
+from codeframe.persistence.sqlite_errors import translate
 
 logger = logging.getLogger(__name__)
+
+#: How long one statement waits for another connection's write lock before it fails with
+#: ``DatabaseBusyError`` (having changed nothing). SQLite's wait sleeps inside the call, so
+#: it is loop lag: it was 5 s, and a lock held 2 s froze the loop for 2,031 ms. codeframe's
+#: own write transactions take 0.06 ms (median; p99 4 ms). With two other processes writing
+#: without pause on two cores, the longest wait seen was 65–131 ms and no write of 6,000
+#: failed at 250 ms, while 100 ms let 1 in 6,000 fail. So 250 ms: peers' bursts are waited
+#: out, and a longer holder (a shell left inside ``BEGIN``, a bulk import) costs at most
+#: 250 ms of loop per try, the rest waited with ``asyncio.sleep`` by ``retry_when_busy``.
+#: Figures: ``python -m benchmarks.db_contention``.
+BUSY_TIMEOUT_MS = 250
 
 #: Runs started by this process and not yet finished, as ``(database key, run id)``. A row
 #: with our pid that is not in here belongs to a run that crashed in this same kernel.
@@ -35,46 +53,88 @@ _OPEN_RUNS: set[tuple[str, int]] = set()
 
 
 class Store:
-    """Connection, schema check and transaction helpers; the query methods live in mixins."""
+    """Connection, schema check and transaction helpers; the query methods live in mixins.
 
-    def __init__(self, db_path: str | Path) -> None:
+    A path that does not exist gets a new database. An existing file is opened only if it
+    is ours (it records our schema versions); anything else raises ``SchemaError`` and is
+    left byte-for-byte as it was. An existing *empty* file — zero bytes, or SQLite with no
+    schema — is taken only with ``adopt_empty=True``: such a file is often a placeholder
+    another tool created and means to fill (``touch app.db``, a mounted volume's first
+    file), and nothing in it can tell us otherwise, so the caller has to say it is ours to
+    use. A file we cannot write raises ``DatabaseReadOnlyError`` saying why.
+    """
+
+    def __init__(self, db_path: str | Path, *, adopt_empty: bool = False) -> None:
         memory = str(db_path) == ":memory:"
         self.db_path: str | Path = ":memory:" if memory else Path(db_path).expanduser()
         self.conn: sqlite3.Connection | None = None
         self.schema_version = 0
-        self._lock = threading.RLock()
         self._my_runs: set[int] = set()
         # Identifies the database in the process-wide registry of open runs.
         self._key = f":memory:{id(self)}" if memory else str(Path(self.db_path).resolve())
-        self._open(memory)
+        if memory:
+            self.conn = self._configured(self._connect(":memory:"), wal=False)
+        else:
+            self._open_file(Path(self.db_path), adopt_empty)
         try:
             self.initialize()
         except BaseException:
             self.close()
             raise
 
-    def _open(self, memory: bool) -> None:
-        if not memory:
-            Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.db_path), timeout=5.0, check_same_thread=False)
+    def _connect(self, target: str) -> sqlite3.Connection:
+        """Open the one connection this object uses; a subclass may open it differently."""
+        return sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000)
+
+    def _open_file(self, path: Path, adopt_empty: bool) -> None:
+        where = str(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except PermissionError as exc:
+            raise DatabaseReadOnlyError(f"cannot create the folder for {where}: {exc}") from exc
+        state = inspect_file(path, where)
+        if state.kind == "missing" and not create_file(path, where):
+            state = inspect_file(path, where)  # another process created it first
+        if state.kind == "foreign":
+            raise SchemaError(
+                f"{where} is a SQLite database that codeframe did not create (it holds "
+                f"{describe_foreign(state)}); refusing to add our tables to it — "
+                "use a new file"
+            )
+        if state.kind == "empty" and not adopt_empty:
+            raise SchemaError(
+                f"{where} exists but is empty; it may be another program's placeholder, so "
+                "codeframe will not take it over unless you say so: "
+                "Database(path, adopt_empty=True), or give a path that does not exist"
+            )
+        check_writable(path, where)
+        try:
+            conn = self._connect(where)
+        except sqlite3.Error as exc:
+            raise translate(exc, where) from exc
+        self.conn = self._configured(conn, wal=True)
+
+    def _configured(self, conn: sqlite3.Connection, *, wal: bool) -> sqlite3.Connection:
+        where = str(self.db_path)
         try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA busy_timeout = 5000")
-            # Refuse a file we do not own before WAL would rewrite its header.
-            migrate(conn, where=str(self.db_path), apply=False)
-            if not memory:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # The file was inspected, but it may have been swapped since: check again
+            # before WAL would rewrite its header.
+            migrate(conn, where=where, apply=False)
+            if wal:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
-                    logger.warning("%s: WAL journal unavailable, using %s", self.db_path, mode)
+                    logger.warning("%s: WAL journal unavailable, using %s", where, mode)
             conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             conn.close()
-            raise SchemaError(f"{self.db_path} is not a SQLite database: {exc}") from exc
+            raise translate(exc, where) from exc
         except BaseException:
             conn.close()
             raise
-        self.conn = conn
+        return conn
 
     def initialize(self, run_migrations: bool = True) -> None:
         """Check the file and bring its schema up to date; safe to call any number of times.
@@ -83,8 +143,10 @@ class Store:
         a file holding our tables without a version, or a version newer than ours.
         """
         conn = self._db()
-        with self._lock:
+        try:
             self.schema_version = migrate(conn, where=str(self.db_path), apply=run_migrations)
+        except sqlite3.Error as exc:
+            raise translate(exc, str(self.db_path)) from exc
 
     def close(self) -> None:
         """Close the connection (a second call does nothing); runs left open are released."""
@@ -126,21 +188,26 @@ class Store:
         a ``NotFoundError`` that says which one is unknown.
         """
         conn = self._db()
-        with self._lock:
-            try:
-                if immediate and not conn.in_transaction:
-                    conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.commit()
-            except sqlite3.IntegrityError as exc:
-                conn.rollback()
-                translated = self._translate(exc, refs)
-                if translated is exc:
-                    raise
-                raise translated from exc
-            except BaseException:
-                conn.rollback()
+        try:
+            if immediate and not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.commit()
+        except sqlite3.IntegrityError as exc:
+            conn.rollback()
+            translated = self._translate(exc, refs)
+            if translated is exc:
                 raise
+            raise translated from exc
+        except sqlite3.OperationalError as exc:
+            conn.rollback()
+            translated = translate(exc, str(self.db_path))
+            if translated is exc:
+                raise
+            raise translated from exc
+        except BaseException:
+            conn.rollback()
+            raise
 
     def _translate(self, exc: sqlite3.IntegrityError, refs: tuple[_Ref, ...]) -> Exception:
         message = str(exc)
@@ -166,11 +233,21 @@ class Store:
             raise NotFoundError(f"no {what} with id {ident!r}")
 
     def _one(self, sql: str, params: Iterable[object]) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._db().execute(sql, tuple(params)).fetchone()
+        try:
+            row: sqlite3.Row | None = self._db().execute(sql, tuple(params)).fetchone()
+        except sqlite3.OperationalError as exc:
+            raise self._translated_read(exc) from exc
         return row
 
     def _all(self, sql: str, params: Iterable[object] = ()) -> list[sqlite3.Row]:
-        return self._db().execute(sql, tuple(params)).fetchall()
+        try:
+            return self._db().execute(sql, tuple(params)).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise self._translated_read(exc) from exc
+
+    def _translated_read(self, exc: sqlite3.OperationalError) -> Exception:
+        # A read inside no transaction needs no rollback; only the error needs a name.
+        return translate(exc, str(self.db_path))
 
     @staticmethod
     def _assignments(

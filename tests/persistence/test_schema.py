@@ -11,6 +11,7 @@ import pytest
 from codeframe.errors import CodeframeError, SchemaError
 from codeframe.persistence import Database
 from codeframe.persistence.migrations import LATEST_VERSION, MIGRATIONS
+from codeframe.persistence.store import BUSY_TIMEOUT_MS
 
 
 def _tables(path: Path) -> set[str]:
@@ -28,7 +29,7 @@ def test_file_database_creates_parent_folders_and_uses_wal(db_path: Path) -> Non
         pragma = db.conn.execute
         assert pragma("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert pragma("PRAGMA foreign_keys").fetchone()[0] == 1
-        assert pragma("PRAGMA busy_timeout").fetchone()[0] == 5000
+        assert pragma("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
         assert pragma("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert isinstance(db.conn.execute("SELECT 1 AS x").fetchone(), sqlite3.Row)
 
