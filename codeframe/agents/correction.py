@@ -6,6 +6,7 @@ memory; the database is written (a ``correction_attempts`` row per attempt), nev
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from codeframe.agents.context import files_in_play
 from codeframe.core.file_changes import normalise_path
 from codeframe.core.models import TestResult
 from codeframe.errors import FileChangeError, ResponseFormatError
+from codeframe.persistence.retry import retry_when_busy
 from codeframe.ui.events import CorrectionAttemptUpdate
 
 if TYPE_CHECKING:
@@ -75,7 +77,8 @@ async def correction_loop(
             task, failing.test_result_id, attempt, failing=failing.result
         )
         rerun = await worker._run_and_record_tests(task_id, attempt=attempt)
-        worker.db.create_correction_attempt(
+        record = functools.partial(
+            worker.db.create_correction_attempt,
             task_id,
             attempt,
             fix["error_analysis"],
@@ -83,6 +86,7 @@ async def correction_loop(
             fix["code_changes"],
             test_result_id=rerun.test_result_id,
         )
+        await retry_when_busy(record)
         mended = not rerun.result.is_failure
         await worker.emit(
             CorrectionAttemptUpdate(

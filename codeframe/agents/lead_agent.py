@@ -11,6 +11,7 @@ a kernel interrupt landing promptly and marks the run alive; it never looks at t
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from codeframe.agents.worker_options import WorkerFactory
 from codeframe.errors import InvalidInputError, RunTimeoutError
 from codeframe.indexing.codebase_index import CodebaseIndex
 from codeframe.llm.messages import ClaudeClient
+from codeframe.persistence.retry import retry_when_busy
 from codeframe.redaction import redacted_traceback, register_secret
 from codeframe.ui.websocket_broadcasts import BroadcastTarget, Emitter
 
@@ -111,7 +113,7 @@ class LeadAgent:
         for name, bound in (("timeout", timeout), ("task_timeout", task_timeout)):
             if bound is not None and bound <= 0:
                 raise InvalidInputError(f"{name} must be positive seconds or None, got {bound}")
-        run_id = self.db.start_run(self.project_id)
+        run_id = self.db.start_run(self.project_id, workspace_path=self.project_root)
         lifecycle = TaskLifecycle(self.db, Emitter(self.ws_manager, self.project_id), run_id=run_id)
         run = Run(
             self,
@@ -146,10 +148,12 @@ class LeadAgent:
             return summary
         finally:
             heartbeat.cancel()
-            # Closed before the await below, so a cancel landing there cannot leave the
-            # project locked by a run that has ended.
+            # The first try runs before anything awaits, so a cancel landing later cannot
+            # leave the project locked by a run that has ended; only a lock held by another
+            # process makes it wait and try again.
+            close = functools.partial(self.db.finish_run, run_id, summary or run.summary())
             try:
-                self.db.finish_run(run_id, summary or run.summary())
+                await retry_when_busy(close)
             except Exception as exc:  # the run's own outcome (or error) matters more
                 logger.error("could not close run %s:\n%s", run_id, redacted_traceback(exc))
             # gather, not a bare await: a cancel of this run that lands here still propagates

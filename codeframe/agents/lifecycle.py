@@ -21,6 +21,7 @@ place — even when the worker was cancelled while announcing it, or raised afte
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from codeframe.agents.seams import StatusStore
 from codeframe.core.models import BlockerSeverity, TaskStatus
 from codeframe.errors import IllegalTransitionError
 from codeframe.persistence.codec import Row
+from codeframe.persistence.retry import retry_when_busy
 from codeframe.persistence.task_status import NewBlocker, StatusWrite, StatusWritten
 from codeframe.ui.events import (
     BlockerCreated,
@@ -111,7 +113,7 @@ class TaskLifecycle:
         """How the task's latest execution ended; ``None`` while it runs or if it never ended."""
         return self._outcomes.get(task_id)
 
-    def _write(
+    async def _write(
         self,
         task_id: int,
         transition: Transition,
@@ -134,7 +136,10 @@ class TaskLifecycle:
             full_row=full_row,
         )
         try:
-            return self.store.write_status(task_id, change)
+            # The first try happens at once; only a lock held by another process waits.
+            return await retry_when_busy(
+                functools.partial(self.store.write_status, task_id, change)
+            )
         except IllegalTransitionError as exc:
             raise IllegalTransitionError(task_id, exc.current, exc.target, transition) from None
 
@@ -147,12 +152,14 @@ class TaskLifecycle:
     async def assign(self, task_id: int, agent_id: str) -> Row:
         """``pending → assigned``: hand the task to ``agent_id``; returns the row as written."""
         self._outcomes.pop(task_id, None)
-        row = self._write(
-            task_id,
-            Transition.ASSIGN,
-            fields={"assigned_to": agent_id},
-            assignment=(agent_id, self.run_id),
-            full_row=True,  # the worker is handed the task as it now stands
+        row = (
+            await self._write(
+                task_id,
+                Transition.ASSIGN,
+                fields={"assigned_to": agent_id},
+                assignment=(agent_id, self.run_id),
+                full_row=True,  # the worker is handed the task as it now stands
+            )
         ).task
         await self.emit(TaskAssigned(self.project_id, task_id, agent_id, row["title"]))
         return row
@@ -160,7 +167,7 @@ class TaskLifecycle:
     async def start(self, task_id: int, agent_id: str | None) -> Row:
         """``pending|assigned → in_progress``: a worker begins; the event carries the title."""
         self._outcomes.pop(task_id, None)
-        row = self._write(task_id, Transition.START, fields={"assigned_to": agent_id}).task
+        row = (await self._write(task_id, Transition.START, fields={"assigned_to": agent_id})).task
         await self.emit(
             TaskStatusChanged(self.project_id, task_id, R, agent_id, task_title=row["title"])
         )
@@ -168,8 +175,10 @@ class TaskLifecycle:
 
     async def complete(self, task_id: int, *, agent_id: str | None, output: str) -> Outcome:
         """``in_progress → completed``."""
-        row = self._write(
-            task_id, Transition.COMPLETE, fields={"output": output, "error": None}
+        row = (
+            await self._write(
+                task_id, Transition.COMPLETE, fields={"output": output, "error": None}
+            )
         ).task
         outcome = self._settle(task_id, Outcome(DONE, tokens=row["actual_tokens"]))
         await self.emit(
@@ -198,7 +207,7 @@ class TaskLifecycle:
         fields: dict[str, object] = {"error": error or reason}
         if output is not None:
             fields["output"] = output
-        written = self._write(
+        written = await self._write(
             task_id,
             Transition.BLOCK,
             fields=fields,
@@ -238,7 +247,7 @@ class TaskLifecycle:
         fields: dict[str, object] = {"error": error}
         if output is not None:
             fields["output"] = output
-        row = self._write(task_id, Transition.FAIL, fields=fields).task
+        row = (await self._write(task_id, Transition.FAIL, fields=fields)).task
         outcome = self._settle(
             task_id,
             Outcome(FAILED, error=row["error"], retryable=retryable, tokens=row["actual_tokens"]),
@@ -255,7 +264,7 @@ class TaskLifecycle:
     ) -> None:
         """``assigned|in_progress → cancelled``: the run was stopped while the task ran."""
         fields: dict[str, object] = {} if output is None else {"output": output}
-        self._write(task_id, Transition.CANCEL, fields=fields)
+        await self._write(task_id, Transition.CANCEL, fields=fields)
         logger.info("task %s cancelled", task_id)
         await self.emit(TaskStatusChanged(self.project_id, task_id, CANCELLED, agent_id))
 
@@ -263,7 +272,7 @@ class TaskLifecycle:
         """Cancel several active tasks (a stopped run): every row is written before the first
         announcement, so a second interrupt cannot leave some of them running."""
         for task_id in task_ids:
-            self._write(task_id, Transition.CANCEL)
+            await self._write(task_id, Transition.CANCEL)
             logger.info("task %s cancelled", task_id)
         for task_id in task_ids:
             await self.emit(TaskStatusChanged(self.project_id, task_id, CANCELLED))
@@ -271,7 +280,9 @@ class TaskLifecycle:
     async def requeue(self, task_id: int, *, note: str | None = None) -> Row:
         """``failed|cancelled → pending`` (a retry, or work a stopped run left): queue it again."""
         self._outcomes.pop(task_id, None)
-        row = self._write(task_id, Transition.REQUEUE, fields={"assigned_to": None}, note=note).task
+        row = (
+            await self._write(task_id, Transition.REQUEUE, fields={"assigned_to": None}, note=note)
+        ).task
         await self.emit(TaskStatusChanged(self.project_id, task_id, P))
         return row
 
@@ -280,7 +291,7 @@ class TaskLifecycle:
     ) -> Row:
         """``blocked → pending``: every blocker of the task is resolved."""
         self._outcomes.pop(task_id, None)
-        row = self._write(task_id, Transition.RELEASE, note=note).task
+        row = (await self._write(task_id, Transition.RELEASE, note=note)).task
         await self.emit(TaskUnblocked(self.project_id, task_id, unblocked_by, row["title"]))
         return row
 

@@ -10,6 +10,7 @@ transitions; every other step is announced through the worker's emitter.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,6 +43,7 @@ from codeframe.llm.call import CallRecord, ChangeRequest, ask_for_changes
 from codeframe.llm.failures import describe_failure
 from codeframe.llm.live import live_client
 from codeframe.llm.messages import ClaudeClient
+from codeframe.persistence.retry import retry_when_busy
 from codeframe.redaction import clean_text, register_secret
 from codeframe.testing.test_runner import TestRunner
 from codeframe.ui.events import ActivityUpdate, TestResultReported
@@ -260,7 +262,8 @@ class WorkerAgent:
         if result.runner_error:
             raise RunnerUnavailableError(f"the tests could not run: {result.runner_error}")
         result.output = clean_text(result.output, (self.api_key,))
-        result_id = self.db.create_test_result(
+        record = functools.partial(
+            self.db.create_test_result,
             task_id,
             result.status,
             passed=result.passed,
@@ -272,6 +275,8 @@ class WorkerAgent:
             attempt=attempt,
             cases=result.cases,
         )
+        # Another process holding the database a moment must not fail a task whose tests ran.
+        result_id = await retry_when_busy(record)
         run = RecordedRun(result_id, result)
         if self._execution is not None:
             self._execution.note_run(attempt, run, run_line(attempt, result))
