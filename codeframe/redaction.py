@@ -8,6 +8,9 @@ from __future__ import annotations
 import os
 import traceback
 from collections.abc import Iterable
+from dataclasses import replace
+
+from codeframe.core.models import TestResult
 
 # Variables whose values are credentials for Claude; the SDK reads the first of these.
 KEY_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
@@ -67,6 +70,12 @@ def clean_text(text: str, extra: Iterable[str | None] = ()) -> str:
     return text
 
 
+def clean_result(result: TestResult, extra: Iterable[str | None] = ()) -> TestResult:
+    """A test run with its output and every case's message passed through :func:`clean_text`."""
+    cases = tuple(replace(case, message=clean_text(case.message, extra)) for case in result.cases)
+    return replace(result, output=clean_text(result.output, extra), cases=cases)
+
+
 def redacted_traceback(exc: BaseException, extra: Iterable[str | None] = ()) -> str:
     """``exc``'s traceback, causes and contexts included, with every key value masked.
 
@@ -78,6 +87,7 @@ def redacted_traceback(exc: BaseException, extra: Iterable[str | None] = ()) -> 
 __all__ = [
     "KEY_VARIABLES",
     "MASK",
+    "clean_result",
     "clean_text",
     "redact",
     "redacted_traceback",

@@ -34,6 +34,7 @@ from codeframe.errors import IllegalTransitionError
 from codeframe.persistence.codec import Row
 from codeframe.persistence.retry import retry_when_busy
 from codeframe.persistence.task_status import NewBlocker, StatusWrite, StatusWritten
+from codeframe.redaction import clean_text
 from codeframe.ui.events import (
     BlockerCreated,
     TaskAssigned,
@@ -204,6 +205,8 @@ class TaskLifecycle:
 
         ``blocked_by`` names the upstream tasks when the task is blocked because of them.
         """
+        # Masked once here, so the row and the event carry the same text.
+        reason, question = clean_text(reason), clean_text(question)
         fields: dict[str, object] = {"error": error or reason}
         if output is not None:
             fields["output"] = output

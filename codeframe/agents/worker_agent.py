@@ -44,7 +44,7 @@ from codeframe.llm.failures import describe_failure
 from codeframe.llm.live import live_client
 from codeframe.llm.messages import ClaudeClient
 from codeframe.persistence.retry import retry_when_busy
-from codeframe.redaction import clean_text, register_secret
+from codeframe.redaction import clean_result, register_secret
 from codeframe.testing.test_runner import TestRunner
 from codeframe.ui.events import ActivityUpdate, TestResultReported
 from codeframe.ui.websocket_broadcasts import BroadcastTarget, Emitter
@@ -261,7 +261,9 @@ class WorkerAgent:
         result = await self._run_tests()
         if result.runner_error:
             raise RunnerUnavailableError(f"the tests could not run: {result.runner_error}")
-        result.output = clean_text(result.output, (self.api_key,))
+        # Test output is where a key leaks (a test can read its parents' environment): masked
+        # here, it is masked in the ledger, the blocker, the events and the next prompt alike.
+        result = clean_result(result, (self.api_key,))
         record = functools.partial(
             self.db.create_test_result,
             task_id,
