@@ -24,7 +24,7 @@ _registered: set[str] = set()
 
 def register_secret(value: str | None) -> None:
     """Treat ``value`` (e.g. an ``api_key=`` argument) as a secret everywhere from now on."""
-    if value and len(value) >= _MIN_SECRET:
+    if isinstance(value, str) and len(value) >= _MIN_SECRET:
         _registered.add(value)
 
 

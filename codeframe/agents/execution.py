@@ -24,7 +24,7 @@ from codeframe.agents.correction import MAX_CORRECTION_ATTEMPTS, RecordedRun, fa
 from codeframe.agents.lifecycle import Outcome, Transition
 from codeframe.agents.seams import Workspace
 from codeframe.core.file_changes import normalise_path
-from codeframe.core.models import ExecutionResult, TaskStatus
+from codeframe.core.models import BlockerType, ExecutionResult, TaskStatus
 from codeframe.errors import IllegalTransitionError, TaskTimeoutError
 from codeframe.llm.failures import describe_failure
 from codeframe.redaction import redacted_traceback
@@ -180,6 +180,7 @@ class TaskExecution:
             task_id,
             reason=reason,
             question=_BLOCK_QUESTION,
+            blocker_type=BlockerType.TESTS,
             error=f"Blocked after {MAX_CORRECTION_ATTEMPTS} correction attempts: {reason}",
             agent_id=self.worker.agent_id,
             output=self.output(),

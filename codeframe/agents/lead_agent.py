@@ -27,6 +27,7 @@ from codeframe.agents.worker_options import WorkerFactory
 from codeframe.errors import InvalidInputError, RunTimeoutError
 from codeframe.indexing.codebase_index import CodebaseIndex
 from codeframe.llm.messages import ClaudeClient
+from codeframe.persistence.blockers import Answered
 from codeframe.persistence.retry import retry_when_busy
 from codeframe.redaction import redacted_traceback, register_secret
 from codeframe.ui.websocket_broadcasts import BroadcastTarget, Emitter
@@ -88,6 +89,7 @@ class LeadAgent:
             worker_factory=worker_factory,
         )
         self._custom_factory = worker_factory is not None
+        self._run: Run | None = None  # the run under way, if any
 
     # -- the run ---------------------------------------------------------------------
 
@@ -114,7 +116,7 @@ class LeadAgent:
             if bound is not None and bound <= 0:
                 raise InvalidInputError(f"{name} must be positive seconds or None, got {bound}")
         run_id = self.db.start_run(self.project_id, workspace_path=self.project_root)
-        lifecycle = TaskLifecycle(self.db, Emitter(self.ws_manager, self.project_id), run_id=run_id)
+        lifecycle = self._lifecycle(run_id)
         run = Run(
             self,
             run_id,
@@ -123,6 +125,7 @@ class LeadAgent:
             limit=min(max_concurrent, self.max_agents),
         )
         self._equip_workers(lifecycle, task_timeout)
+        self._run = run
         heartbeat = asyncio.create_task(self._heartbeat(run_id), name="codeframe-heartbeat")
         summary: dict[str, Any] = {}
         deadline = asyncio.timeout(timeout)
@@ -147,6 +150,7 @@ class LeadAgent:
             await self.agent_pool_manager.retire_all()
             return summary
         finally:
+            self._run = None
             heartbeat.cancel()
             # The first try runs before anything awaits, so a cancel landing later cannot
             # leave the project locked by a run that has ended; only a lock held by another
@@ -158,6 +162,23 @@ class LeadAgent:
                 logger.error("could not close run %s:\n%s", run_id, redacted_traceback(exc))
             # gather, not a bare await: a cancel of this run that lands here still propagates
             await asyncio.gather(heartbeat, return_exceptions=True)
+
+    async def answer_blocker(self, blocker_id: int, text: str) -> Answered | None:
+        """Answer a blocker as a human: resolve it and, if it was its task's last, release
+        the task — into the run under way, when there is one, else for the next run.
+
+        A budget blocker is answered with the task's new budget in dollars. Returns what the
+        answer did, or ``None`` if the blocker was already resolved.
+        """
+        run = self._run
+        lifecycle = run.lifecycle if run is not None else self._lifecycle()
+        answered = await lifecycle.answer(blocker_id, text)
+        if answered is not None and answered.released and run is not None:
+            run.take_back(answered.task_id)
+        return answered
+
+    def _lifecycle(self, run_id: int | None = None) -> TaskLifecycle:
+        return TaskLifecycle(self.db, Emitter(self.ws_manager, self.project_id), run_id=run_id)
 
     def _equip_workers(self, lifecycle: TaskLifecycle, task_timeout: float | None) -> None:
         """One frozen set of worker dependencies for this run: its lifecycle and code index.

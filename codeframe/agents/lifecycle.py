@@ -29,8 +29,9 @@ from enum import StrEnum
 from typing import Final
 
 from codeframe.agents.seams import StatusStore
-from codeframe.core.models import BlockerSeverity, TaskStatus
+from codeframe.core.models import BlockerSeverity, BlockerType, Resolver, TaskStatus
 from codeframe.errors import IllegalTransitionError
+from codeframe.persistence.blockers import Answered
 from codeframe.persistence.codec import Row
 from codeframe.persistence.retry import retry_when_busy
 from codeframe.persistence.task_status import NewBlocker, StatusWrite, StatusWritten
@@ -197,13 +198,16 @@ class TaskLifecycle:
         question: str,
         error: str | None = None,
         severity: str = BlockerSeverity.SYNC,
+        blocker_type: str = BlockerType.QUESTION,
         blocked_by: Sequence[int] = (),
+        upstream_task_id: int | None = None,
         agent_id: str | None = None,
         output: str | None = None,
     ) -> Outcome:
         """``in_progress|pending → blocked``, with its blocker row: a question for a human.
 
-        ``blocked_by`` names the upstream tasks when the task is blocked because of them.
+        ``blocked_by`` names the upstream tasks when the task is blocked because of them;
+        ``upstream_task_id`` is the one whose completion releases a dependency blocker.
         """
         # Masked once here, so the row and the event carry the same text.
         reason, question = clean_text(reason), clean_text(question)
@@ -214,7 +218,7 @@ class TaskLifecycle:
             task_id,
             Transition.BLOCK,
             fields=fields,
-            blocker=NewBlocker(reason, question, severity),
+            blocker=NewBlocker(reason, question, severity, blocker_type, upstream_task_id),
         )
         row = written.task
         outcome = self._settle(
@@ -297,6 +301,36 @@ class TaskLifecycle:
         row = (await self._write(task_id, Transition.RELEASE, note=note)).task
         await self.emit(TaskUnblocked(self.project_id, task_id, unblocked_by, row["title"]))
         return row
+
+    async def answer(
+        self, blocker_id: int, text: str, *, resolved_by: str = Resolver.HUMAN
+    ) -> Answered | None:
+        """Resolve a blocker with ``text``; if it was its task's last, ``release`` the task.
+
+        ``None`` when the blocker was already resolved. A budget blocker's answer holds the
+        task's new budget in dollars.
+        """
+        write = functools.partial(
+            self.store.answer_blocker, blocker_id, text, resolved_by=resolved_by
+        )
+        answered = await retry_when_busy(write)
+        if answered is not None and answered.released:
+            await self._released(answered, unblocked_by=None)
+        return answered
+
+    async def release_dependents(self, upstream_task_id: int) -> list[int]:
+        """``blocked → pending`` for every task that waited only for a task now completed:
+        its dependency blockers are resolved by the system. Returns the released ids."""
+        write = functools.partial(self.store.release_dependency_blockers, upstream_task_id)
+        released = [a for a in await retry_when_busy(write) if a.released]
+        for answered in released:
+            await self._released(answered, unblocked_by=upstream_task_id)
+        return [a.task_id for a in released]
+
+    async def _released(self, answered: Answered, *, unblocked_by: int | None) -> None:
+        self._outcomes.pop(answered.task_id, None)
+        event = TaskUnblocked(self.project_id, answered.task_id, unblocked_by, answered.task_title)
+        await self.emit(event)
 
 
 __all__ = ["RULES", "Outcome", "TaskLifecycle", "Transition"]

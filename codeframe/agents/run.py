@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from codeframe.agents.lifecycle import Outcome, TaskLifecycle
 from codeframe.agents.simple_assignment import normalize_agent_type
-from codeframe.core.models import FINAL_STATUSES, TaskStatus
+from codeframe.core.models import FINAL_STATUSES, BlockerType, TaskStatus
 from codeframe.errors import IllegalTransitionError
 from codeframe.persistence.codec import Row
 from codeframe.persistence.task_status import count_statuses
@@ -34,7 +34,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CLEANUP_BOUND_S = 5.0  # cancelled workers get this long to kill pytest and write their status
-_UPSTREAM_QUESTION = "Resolve the upstream problem, then resolve this blocker to run the task."
+_UPSTREAM_QUESTION = (
+    "This task runs once the task it depends on completes: answer that task's blocker and "
+    "resume, and this one is released on its own."
+)
+_MISSING_QUESTION = "Fix the task's depends_on (or create the missing task), then answer this."
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,7 @@ class Run:
         self.running: dict[asyncio.Task[Any], tuple[int, str]] = {}
         # Each task's done-callback lands here: O(1) per completion, where asyncio.wait
         # would re-register a callback on every running task each time one finishes.
-        self.finished: asyncio.Queue[asyncio.Task[Any]] = asyncio.Queue()
+        self.finished: asyncio.Queue[asyncio.Task[Any] | None] = asyncio.Queue()
         self.final_count = 0
         self.unblocked: set[int] = set()
 
@@ -130,7 +134,7 @@ class Run:
             if task_id in self.waiting:
                 names = ", ".join(f"#{m}" for m in missing)
                 reason = f"Depends on task {names}, which is not a task of this project"
-                await self._block(task_id, list(missing), reason)
+                await self._block(task_id, list(missing), reason, upstream=None)
                 await self._block_dependents(task_id, TaskStatus.BLOCKED)
         for task in tasks:
             if task["status"] in (TaskStatus.FAILED, TaskStatus.BLOCKED):
@@ -150,7 +154,25 @@ class Run:
             if not self.running:
                 break
             finished = await self.finished.get()
-            await self._finish(finished)
+            if finished is not None:  # None only wakes the loop: a task came back
+                await self._finish(finished)
+
+    def take_back(self, task_id: int, *, schedule: bool = True) -> None:
+        """A blocked task is ``pending`` again (answered, or released): it runs in this run.
+
+        With ``schedule`` it is queued at once if its dependencies are done, and the loop is
+        woken (it may be waiting for a running task to finish).
+        """
+        if task_id not in self.plan or task_id in self.waiting:
+            return
+        self.waiting.add(task_id)
+        self.final_count -= 1
+        if not schedule:
+            return
+        needed = self.resolver.dependencies.get(task_id, set())
+        if needed <= self.resolver.completed_tasks:
+            self._push(task_id)
+            self.finished.put_nowait(None)
 
     def _push(self, task_id: int) -> None:
         heapq.heappush(self.ready, (self.plan[task_id].order, task_id))
@@ -265,6 +287,9 @@ class Run:
             return
         self.final_count += 1
         if outcome.status is TaskStatus.COMPLETED:
+            # Tasks blocked only because this one could not finish run after all.
+            for released in await self.lifecycle.release_dependents(task_id):
+                self.take_back(released, schedule=False)
             for ready_id in self.resolver.unblock_dependent_tasks(task_id):
                 if ready_id in self.waiting:
                     self._push(ready_id)
@@ -282,17 +307,21 @@ class Run:
             reason = (
                 f"Depends on task #{upstream_id} ({upstream.title}), which ended {upstream_status}"
             )
-            await self._block(task_id, [upstream_id], reason)
+            await self._block(task_id, [upstream_id], reason, upstream=upstream_id)
 
-    async def _block(self, task_id: int, blocked_by: list[int], reason: str) -> None:
+    async def _block(
+        self, task_id: int, blocked_by: list[int], reason: str, *, upstream: int | None
+    ) -> None:
         self.waiting.discard(task_id)
         try:
             await self.lifecycle.block(
                 task_id,
                 reason=reason,
-                question=_UPSTREAM_QUESTION,
+                question=_UPSTREAM_QUESTION if upstream else _MISSING_QUESTION,
                 severity="async",
+                blocker_type=BlockerType.DEPENDENCY,
                 blocked_by=blocked_by,
+                upstream_task_id=upstream,
             )
         except IllegalTransitionError as exc:  # someone else moved it meanwhile
             logger.info("not blocking task %s: %s", task_id, exc)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from codeframe.core.models import TestCase, TestResult
+from codeframe.persistence.blockers import Answered
 from codeframe.persistence.codec import Row
 from codeframe.persistence.task_status import StatusWrite, StatusWritten
 
@@ -29,9 +30,15 @@ class SuiteRunner(Protocol):
 
 
 class StatusStore(Protocol):
-    """The one write a task's lifecycle needs."""
+    """The writes a task's lifecycle makes: status changes, answers and releases of blockers."""
 
     def write_status(self, task_id: int, change: StatusWrite) -> StatusWritten: ...
+
+    def answer_blocker(
+        self, blocker_id: int, resolution: str, *, resolved_by: str = ...
+    ) -> Answered | None: ...
+
+    def release_dependency_blockers(self, upstream_task_id: int) -> list[Answered]: ...
 
 
 class WorkerStore(StatusStore, Protocol):

@@ -55,6 +55,31 @@ class BlockerSeverity(StrEnum):
     ASYNC = "async"
 
 
+class BlockerType(StrEnum):
+    """Why a task is blocked, which decides what answering it does."""
+
+    TESTS = "tests"  # its tests still fail after the self-correction attempts
+    DEPENDENCY = "dependency"  # a task it depends on cannot finish; released when that one does
+    BUDGET = "budget"  # the next model call would pass its budget; answered with a new figure
+    CONFLICT = "conflict"  # its change conflicts with work already integrated
+    QUESTION = "question"  # anything else a human is asked
+
+
+class Resolver(StrEnum):
+    """Who resolved a blocker: a human's answer, or codeframe releasing it on its own."""
+
+    HUMAN = "human"
+    SYSTEM = "system"
+
+
+class WorkerType(StrEnum):
+    """The kinds of worker agent; a task may name the one it needs."""
+
+    BACKEND = "backend"
+    FRONTEND = "frontend"
+    TEST = "test"
+
+
 class TestStatus(StrEnum):
     """Outcome of one test run."""
 
@@ -204,17 +229,20 @@ class ExecutionResult(TypedDict):
 __all__ = [
     "FINAL_STATUSES",
     "BlockerSeverity",
+    "BlockerType",
     "CaseOutcome",
     "ExecutionResult",
     "FileAction",
     "FileChange",
     "GenerationResult",
     "ProjectStatus",
+    "Resolver",
     "Task",
     "TaskStatus",
     "TestCase",
     "TestResult",
     "TestStatus",
+    "WorkerType",
     "parse_depends_on",
     "utc_now",
 ]

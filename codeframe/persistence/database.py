@@ -14,13 +14,14 @@ method call commits the connection.
 ``Database`` is assembled here from parts with one job each: ``store`` (connection,
 migrations, transaction helpers), ``codec`` (validation, encoding, row decoding),
 ``projects`` (projects and issues), ``tasks``, ``task_status`` (the one writer of a task's
-status), ``ledger`` (test results, correction attempts, blockers), ``runs`` (LLM calls,
-runs, agents, assignments) and ``read_models`` (the rows the notebook's frames and panel
-show).
+status), ``ledger`` (test results, correction attempts), ``blockers`` (questions, answers,
+releases), ``runs`` (LLM calls, runs, agents, assignments) and ``read_models`` (the rows
+the notebook's frames and panel show).
 """
 
 from __future__ import annotations
 
+from codeframe.persistence.blockers import BlockersMixin
 from codeframe.persistence.codec import Row as Row
 from codeframe.persistence.ledger import LedgerMixin
 from codeframe.persistence.projects import ProjectsMixin
@@ -30,7 +31,15 @@ from codeframe.persistence.task_status import TaskStatusMixin
 from codeframe.persistence.tasks import TasksMixin
 
 
-class Database(ProjectsMixin, TasksMixin, TaskStatusMixin, LedgerMixin, RunsMixin, ReadModelsMixin):
+class Database(
+    ProjectsMixin,
+    TasksMixin,
+    TaskStatusMixin,
+    LedgerMixin,
+    BlockersMixin,
+    RunsMixin,
+    ReadModelsMixin,
+):
     """The codeframe SQLite store: schema, validation and every query codeframe makes.
 
     ``Database(":memory:")`` works; a file path gets its parent folders created, WAL

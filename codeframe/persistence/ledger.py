@@ -1,14 +1,13 @@
-"""What happened to a task: test runs and their cases, correction attempts, blockers."""
+"""What happened to a task: test runs and their cases, and correction attempts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from codeframe.core.models import BlockerSeverity, TaskStatus, TestCase, utc_now
-from codeframe.errors import InvalidInputError, NotFoundError
+from codeframe.core.models import TestCase, utc_now
+from codeframe.errors import InvalidInputError
 from codeframe.persistence.codec import (
-    _SEVERITIES,
     _TEST_STATUSES,
     Row,
     _case_values,
@@ -18,12 +17,10 @@ from codeframe.persistence.codec import (
     _to_json,
 )
 from codeframe.persistence.store import Store
-from codeframe.persistence.task_status import set_status
-from codeframe.redaction import clean_text
 
 
 class LedgerMixin(Store):
-    """Record and read test results, correction attempts and blockers."""
+    """Record and read test results and correction attempts."""
 
     # --- test results -------------------------------------------------------------------
 
@@ -158,82 +155,3 @@ class LedgerMixin(Store):
         """How many correction attempts a task has recorded."""
         row = self._one("SELECT COUNT(*) FROM correction_attempts WHERE task_id = ?", (task_id,))
         return int(row[0]) if row is not None else 0
-
-    # --- blockers ---------------------------------------------------------------------
-
-    def create_blocker(
-        self,
-        task_id: int,
-        severity: str = BlockerSeverity.SYNC,
-        reason: str = "",
-        question: str = "",
-    ) -> int:
-        """Record a blocker for a human (``sync``: work waits; ``async``: it can wait)."""
-        values = (
-            task_id,
-            _choice(severity, _SEVERITIES, "blocker severity"),
-            reason or "",
-            question or "",
-            utc_now(),
-        )
-        with self._write(("task", "tasks", task_id)) as conn:
-            cur = conn.execute(
-                "INSERT INTO blockers (task_id, severity, reason, question, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                values,
-            )
-        return int(cur.lastrowid or 0)
-
-    def get_blocker(self, blocker_id: int) -> Row | None:
-        """One blocker as a dict, or ``None`` if unknown."""
-        row = self._one("SELECT * FROM blockers WHERE id = ?", (blocker_id,))
-        return None if row is None else dict(row)
-
-    def get_blockers(self, project_id: int, *, include_resolved: bool = False) -> list[Row]:
-        """A project's unresolved blockers (all with ``include_resolved``), newest first."""
-        resolved = "" if include_resolved else " AND b.resolved_at IS NULL"
-        rows = self._all(
-            "SELECT b.* FROM blockers b JOIN tasks t ON t.id = b.task_id"
-            f" WHERE t.project_id = ?{resolved} ORDER BY b.id DESC",
-            (project_id,),
-        )
-        return [dict(row) for row in rows]
-
-    def get_blockers_by_task(self, task_id: int) -> list[Row]:
-        """Every blocker of a task, resolved or not, oldest first."""
-        rows = self._all("SELECT * FROM blockers WHERE task_id = ? ORDER BY id", (task_id,))
-        return [dict(row) for row in rows]
-
-    def resolve_blocker(self, blocker_id: int, resolution: str) -> bool:
-        """Mark a blocker resolved and, if it was the task's last one, return the task to
-        ``pending`` (with a note). Returns ``False`` if it was already resolved."""
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE blockers SET resolution = ?, resolved_at = ?"
-                " WHERE id = ? AND resolved_at IS NULL",
-                (clean_text(resolution), utc_now(), blocker_id),
-            )
-            row = conn.execute(
-                "SELECT task_id FROM blockers WHERE id = ?", (blocker_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"no blocker with id {blocker_id!r}")
-            if cur.rowcount == 0:
-                return False
-            task_id = int(row["task_id"])
-            note = f"blocker {blocker_id} resolved: {resolution}"
-            still_open = conn.execute(
-                "SELECT 1 FROM blockers WHERE task_id = ? AND resolved_at IS NULL LIMIT 1",
-                (task_id,),
-            ).fetchone()
-            status = conn.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
-            if still_open is None and status is not None and status[0] == TaskStatus.BLOCKED:
-                set_status(conn, task_id, TaskStatus.PENDING, expected=(TaskStatus.BLOCKED,),
-                           note=note)  # fmt: skip
-            else:
-                conn.execute(
-                    "UPDATE tasks SET notes = json_insert(COALESCE(notes, '[]'), '$[#]',"
-                    " json_object('at', ?, 'text', ?)) WHERE id = ?",
-                    (utc_now(), clean_text(note), task_id),
-                )
-        return True

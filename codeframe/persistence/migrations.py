@@ -200,6 +200,64 @@ _RUN_WORKSPACE: tuple[str, ...] = (
 )
 
 
+#: Why a task is blocked, who resolved a blocker, and which upstream task a dependency
+#: blocker waits for (so it is released when that task completes). Older rows get a type
+#: from their reason's wording and "human" for those already resolved.
+_BLOCKER_TYPES: tuple[str, ...] = (
+    """ALTER TABLE blockers ADD COLUMN blocker_type TEXT NOT NULL DEFAULT 'question'
+        CHECK (blocker_type IN ('tests', 'dependency', 'budget', 'conflict', 'question'))""",
+    """ALTER TABLE blockers ADD COLUMN resolved_by TEXT
+        CHECK (resolved_by IN ('human', 'system'))""",
+    """ALTER TABLE blockers ADD COLUMN upstream_task_id INTEGER
+        REFERENCES tasks(id) ON DELETE SET NULL""",
+    "UPDATE blockers SET blocker_type = 'tests' WHERE reason LIKE 'Tests still failing%'",
+    "UPDATE blockers SET blocker_type = 'dependency' WHERE reason LIKE 'Depends on task%'",
+    "UPDATE blockers SET resolved_by = 'human' WHERE resolved_at IS NOT NULL",
+    """CREATE INDEX idx_blockers_open_upstream ON blockers(upstream_task_id)
+        WHERE resolved_at IS NULL""",
+)
+
+#: The worker a task asks for (NULL: the assigner decides), what its model calls have cost,
+#: and its own budget (NULL: the run's per-task budget).
+_TASK_WORKER_AND_COST: tuple[str, ...] = (
+    """ALTER TABLE tasks ADD COLUMN worker TEXT
+        CHECK (worker IN ('backend', 'frontend', 'test'))""",
+    "ALTER TABLE tasks ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0 CHECK (cost_usd >= 0)",
+    "ALTER TABLE tasks ADD COLUMN budget_usd REAL CHECK (budget_usd >= 0)",
+)
+
+#: A call's cost and its cache tokens; token counts become optional (a client that reports
+#: no numbers leaves them NULL). SQLite cannot relax NOT NULL in place, so the table is
+#: rebuilt and its rows copied.
+_LLM_CALL_COSTS: tuple[str, ...] = (
+    """CREATE TABLE llm_calls_v8 (
+        id INTEGER PRIMARY KEY,
+        task_id INTEGER REFERENCES tasks(id) ON DELETE CASCADE,
+        agent_id TEXT,
+        attempt INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0),
+        model TEXT,
+        request TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(request)),
+        reply_text TEXT,
+        stop_reason TEXT,
+        input_tokens INTEGER CHECK (input_tokens >= 0),
+        output_tokens INTEGER CHECK (output_tokens >= 0),
+        cache_write_tokens INTEGER CHECK (cache_write_tokens >= 0),
+        cache_read_tokens INTEGER CHECK (cache_read_tokens >= 0),
+        cost_usd REAL CHECK (cost_usd >= 0),
+        latency_s REAL NOT NULL DEFAULT 0.0,
+        error TEXT,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    )""",
+    """INSERT INTO llm_calls_v8 (id, task_id, agent_id, attempt, model, request, reply_text,
+        stop_reason, input_tokens, output_tokens, latency_s, error, created_at)
+        SELECT id, task_id, agent_id, attempt, model, request, reply_text, stop_reason,
+        input_tokens, output_tokens, latency_s, error, created_at FROM llm_calls""",
+    "DROP TABLE llm_calls",
+    "ALTER TABLE llm_calls_v8 RENAME TO llm_calls",
+    "CREATE INDEX idx_llm_calls_task ON llm_calls(task_id)",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     """One schema step: its 1-based place in :data:`MIGRATIONS`, its name and its SQL.
@@ -225,6 +283,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "create_llm_calls", _LLM_CALLS),
     Migration(4, "create_runs_and_agents", _RUNS_AND_AGENTS),
     Migration(5, "add_run_workspace", _RUN_WORKSPACE),
+    Migration(6, "add_blocker_types", _BLOCKER_TYPES),
+    Migration(7, "add_task_worker_and_cost", _TASK_WORKER_AND_COST),
+    Migration(8, "add_llm_call_costs", _LLM_CALL_COSTS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

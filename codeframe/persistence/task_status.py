@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from codeframe.core.models import BlockerSeverity, TaskStatus, utc_now
+from codeframe.core.models import BlockerSeverity, BlockerType, TaskStatus, utc_now
 from codeframe.errors import IllegalTransitionError, NotFoundError
 from codeframe.persistence.codec import (
     _SEVERITIES,
@@ -50,6 +50,8 @@ class NewBlocker:
     reason: str
     question: str
     severity: str = BlockerSeverity.SYNC
+    blocker_type: str = BlockerType.QUESTION
+    upstream_task_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +155,10 @@ class TaskStatusMixin(Store):
         blocker_values = None
         if blocker is not None:
             severity = _choice(blocker.severity, _SEVERITIES, "blocker severity")
+            kind = _choice(blocker.blocker_type, frozenset(BlockerType), "blocker type")
             blocker_values = (task_id, severity, clean_text(blocker.reason),
-                              clean_text(blocker.question), utc_now())  # fmt: skip
+                              clean_text(blocker.question), utc_now(), kind,
+                              blocker.upstream_task_id)  # fmt: skip
         run_id = None if change.assignment is None else change.assignment[1]
         refs = (("task", "tasks", task_id), ("run", "runs", run_id))
         with self._write(*refs) as conn:
@@ -171,8 +175,8 @@ class TaskStatusMixin(Store):
             blocker_id = None
             if blocker_values is not None:
                 cur = conn.execute(
-                    "INSERT INTO blockers (task_id, severity, reason, question, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO blockers (task_id, severity, reason, question, created_at,"
+                    " blocker_type, upstream_task_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     blocker_values,
                 )
                 blocker_id = int(cur.lastrowid or 0)

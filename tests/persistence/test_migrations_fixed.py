@@ -12,10 +12,13 @@ import pytest
 
 from codeframe.core.models import (
     BlockerSeverity,
+    BlockerType,
     CaseOutcome,
     ProjectStatus,
+    Resolver,
     TaskStatus,
     TestStatus,
+    WorkerType,
 )
 from codeframe.persistence import Database, migrations
 from codeframe.persistence.migrations import AGENT_STATUSES, MIGRATIONS
@@ -38,6 +41,9 @@ COLUMNS: dict[tuple[str, str], frozenset[str]] = {
     ("test_cases", "outcome"): frozenset(CaseOutcome),
     ("blockers", "severity"): frozenset(BlockerSeverity),
     ("agents", "status"): frozenset(AGENT_STATUSES),
+    ("blockers", "blocker_type"): frozenset(BlockerType),
+    ("blockers", "resolved_by"): frozenset(Resolver),
+    ("tasks", "worker"): frozenset(WorkerType),
 }
 
 _CHECK_IN = re.compile(r"CHECK\s*\(\s*(\w+)\s+IN\s*\(([^)]*)\)\s*\)", re.IGNORECASE)
