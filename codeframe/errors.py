@@ -28,6 +28,7 @@ it derives from that too, so code that expects the built-in keeps working::
     ├── UnknownAgentError        (+ KeyError)      an agent id that is not in the pool
     ├── RunTimeoutError          (+ TimeoutError)  a lead-agent run passed its deadline
     ├── TaskTimeoutError         (+ TimeoutError)  one task ran past its run's task_timeout
+    ├── MissingProjectRootError  (+ FileNotFoundError)  the project folder does not exist
     ├── ScriptMissError                            a scripted client has no reply
     ├── DemoWorkdirError         (+ FileExistsError)  a demo folder we will not wipe
     ├── DemoScriptError          (+ ValueError)    a malformed folder of demo replies
@@ -186,6 +187,12 @@ class TaskTimeoutError(CodeframeError, TimeoutError):
     """One task ran past its run's ``task_timeout``; a retry may still finish it."""
 
 
+class MissingProjectRootError(CodeframeError, FileNotFoundError):
+    """The project folder agents would work in does not exist (checked before any model call)."""
+
+    retryable = False
+
+
 class DemoWorkdirError(CodeframeError, FileExistsError):
     """The demo's work folder exists, is not empty and is not one of ours; we will not wipe it."""
 
@@ -222,6 +229,7 @@ __all__ = [
     "JUnitFormatError",
     "MissingAPIKeyError",
     "MissingFileError",
+    "MissingProjectRootError",
     "NotFoundError",
     "PoolCapacityError",
     "ReplayMissError",

@@ -61,12 +61,21 @@ def failure_summary(result: TestResult) -> str:
     return f"{head}. {named}{more}"
 
 
+_NO_FIX = "no fix applied: "
+
+
+def _refusal(fix_description: str) -> str | None:
+    """Why an attempt's reply could not be used, if it could not."""
+    return fix_description.removeprefix(_NO_FIX) if fix_description.startswith(_NO_FIX) else None
+
+
 async def correction_loop(
     worker: WorkerAgent, task: Mapping[str, Any], failing: RecordedRun
 ) -> bool:
     """Up to three attempts to make failing tests pass; True when one succeeds."""
     task_id = int(task["id"])
     project_id = worker.project_id
+    refused: str | None = None  # why the last reply could not be used, for the next prompt
     for attempt in range(1, MAX_CORRECTION_ATTEMPTS + 1):
         await worker.emit(
             CorrectionAttemptUpdate(
@@ -74,8 +83,9 @@ async def correction_loop(
             )
         )
         fix = await worker._attempt_self_correction(
-            task, failing.test_result_id, attempt, failing=failing.result
+            task, failing.test_result_id, attempt, failing=failing.result, refused=refused
         )
+        refused = _refusal(fix["fix_description"])
         rerun = await worker._run_and_record_tests(task_id, attempt=attempt)
         record = functools.partial(
             worker.db.create_correction_attempt,
@@ -105,7 +115,12 @@ async def correction_loop(
 
 
 async def attempt_correction(
-    worker: WorkerAgent, task: Mapping[str, Any], failing: TestResult, attempt: int
+    worker: WorkerAgent,
+    task: Mapping[str, Any],
+    failing: TestResult,
+    attempt: int,
+    *,
+    refused: str | None = None,
 ) -> dict[str, Any]:
     """Show Claude the failure and the files in play, apply its fix; API errors propagate.
 
@@ -123,6 +138,7 @@ async def attempt_correction(
         test_status=failing.status,
         failure_output=failing.output,
         files=prompts.read_files_in_play(execution.workspace.root, shown),
+        refused=refused,
     )
     try:
         changes = await worker._ask(prompt, task_id, attempt=attempt)
@@ -131,7 +147,7 @@ async def attempt_correction(
         logger.info("task %s correction %d unusable: %s", task_id, attempt, exc)
         return {
             "error_analysis": analysis,
-            "fix_description": f"no fix applied: {type(exc).__name__}: {exc}",
+            "fix_description": f"{_NO_FIX}{type(exc).__name__}: {exc}",
             "code_changes": [],
         }
     execution.note_files([normalise_path(p).as_posix() for p in written])

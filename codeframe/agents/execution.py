@@ -25,7 +25,7 @@ from codeframe.agents.lifecycle import Outcome, Transition
 from codeframe.agents.seams import Workspace
 from codeframe.core.file_changes import normalise_path
 from codeframe.core.models import BlockerType, ExecutionResult, TaskStatus
-from codeframe.errors import IllegalTransitionError, TaskTimeoutError
+from codeframe.errors import IllegalTransitionError, MissingProjectRootError, TaskTimeoutError
 from codeframe.llm.failures import describe_failure
 from codeframe.redaction import redacted_traceback
 
@@ -39,6 +39,24 @@ _BLOCK_QUESTION = (
     "The agent could not make the tests pass. Is the task or the test wrong, "
     "or what should the implementation do differently?"
 )
+
+
+#: Failures that mean the model's reply was refused: a retry should say why.
+_REFUSALS = (
+    "ResponseFormatError",
+    "UnsafePathError",
+    "MissingFileError",
+    "ContentTooLargeError",
+    "FileChangeError",
+)
+
+
+def refused_reply(error: object) -> str | None:
+    """The reason the task's last reply was refused, from its ``error`` ("<Class>: why")."""
+    if not isinstance(error, str):
+        return None
+    name, _, why = error.partition(": ")
+    return why if name in _REFUSALS and why else None
 
 
 class TaskExecution:
@@ -130,11 +148,17 @@ class TaskExecution:
     async def _pipeline(self, task_id: int) -> ExecutionResult:
         worker = self.worker
         await worker.lifecycle.start(task_id, worker.agent_id)
+        root = self.workspace.root
+        if not root.is_dir():  # found now, before a model call is paid for
+            raise MissingProjectRootError(f"the project folder {root} does not exist")
         await worker._activity(
             "task_started", f"started task #{task_id}: {self.task.get('title')}", task_id
         )
         context = worker.build_context(self.task)
         context["resolved_blockers"] = resolved_blockers(worker.db.get_blockers_by_task(task_id))
+        refused = refused_reply(self.task.get("error"))
+        if refused:
+            context["refused_reply"] = refused
         changes = await worker.generate_code(context)
         self.explanation = changes.get("explanation", "")
         written = worker.apply_file_changes(changes["files"])

@@ -24,7 +24,7 @@ from codeframe.agents.run import Run
 from codeframe.agents.seams import LeadStore, SuiteRunner
 from codeframe.agents.simple_assignment import SimpleAgentAssigner
 from codeframe.agents.worker_options import WorkerFactory
-from codeframe.errors import InvalidInputError, RunTimeoutError
+from codeframe.errors import InvalidInputError, MissingProjectRootError, RunTimeoutError
 from codeframe.indexing.codebase_index import CodebaseIndex
 from codeframe.llm.messages import ClaudeClient
 from codeframe.persistence.blockers import Answered
@@ -115,6 +115,10 @@ class LeadAgent:
         for name, bound in (("timeout", timeout), ("task_timeout", task_timeout)):
             if bound is not None and bound <= 0:
                 raise InvalidInputError(f"{name} must be positive seconds or None, got {bound}")
+        if not self.project_root.is_dir():
+            raise MissingProjectRootError(
+                f"the project folder {self.project_root} does not exist; nothing was run"
+            )
         run_id = self.db.start_run(self.project_id, workspace_path=self.project_root)
         lifecycle = self._lifecycle(run_id)
         run = Run(

@@ -106,6 +106,9 @@ def generation_prompt(context: Mapping[str, Any]) -> str:
             f"Question: {blocker.get('question') or blocker.get('reason')}\n"
             f"Answer: {blocker.get('resolution')}"
         )
+    refused = context.get("refused_reply")
+    if refused:
+        parts.append(refused_note(refused))
     symbols = context.get("related_symbols") or []
     if symbols:
         parts.append("Related symbols in the project:\n" + "\n".join(_symbol_lines(symbols)))
@@ -124,6 +127,7 @@ def correction_prompt(
     test_status: str,
     failure_output: str,
     files: Mapping[str, str | None],
+    refused: str | None = None,
 ) -> str:
     """A self-correction prompt: the failing output and the current content of the files in play."""
     parts = [
@@ -134,6 +138,8 @@ def correction_prompt(
     ]
     if task.get("description"):
         parts.append(f"Description:\n{task['description']}")
+    if refused:
+        parts.append(refused_note(refused))
     output = _tail(stable_test_output(failure_output), MAX_FAILURE_CHARS)
     parts.append(f"Test output (trimmed):\n{output}")
     for path, content in files.items():
@@ -142,6 +148,17 @@ def correction_prompt(
         else:
             parts.append(f"--- {path} (current content) ---\n{_clip(content, MAX_FILE_CHARS)}")
     return "\n\n".join(parts)
+
+
+MAX_REFUSAL_CHARS = 400
+
+
+def refused_note(reason: str) -> str:
+    """Why the model's last reply could not be used, so a retry does not repeat it."""
+    return (
+        "Your previous reply could not be used and nothing from it was applied: "
+        f"{_clip(reason, MAX_REFUSAL_CHARS)}\nSend a reply that avoids this."
+    )
 
 
 def read_files_in_play(root: Path, paths: Iterable[str]) -> dict[str, str | None]:

@@ -50,6 +50,7 @@ class PlannedTask:
     description: str
     priority: int
     workflow_step: int
+    worker: str | None = None
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> PlannedTask:
@@ -59,6 +60,7 @@ class PlannedTask:
             str(row.get("description") or ""),
             int(row["priority"]),
             int(row["workflow_step"]),
+            row.get("worker"),
         )
 
     @property
@@ -182,7 +184,12 @@ class Run:
         if task_id in self.unblocked:
             self.unblocked.discard(task_id)
             await self.emit(TaskUnblocked(self.project_id, task_id, None, planned.title))
-        described = {"id": task_id, "title": planned.title, "description": planned.description}
+        described = {
+            "id": task_id,
+            "title": planned.title,
+            "description": planned.description,
+            "worker": planned.worker,
+        }
         agent_type = normalize_agent_type(self.lead.agent_assigner.assign_agent_type(described))
         agent_id = await self.pool.acquire(agent_type)
         runs = self.executions.get(task_id, 0) + 1

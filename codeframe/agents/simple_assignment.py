@@ -1,13 +1,17 @@
-"""Which worker type a task goes to: keyword counting, as the seed design did it.
+"""Which worker type a task goes to: the one it names, else keyword counting.
 
 Deliberately simple and explainable — a user can read in the activity log why a task went
-where it did. Substring matching is the seed's rule ("ui" also hits "build"); it is kept
-as is so assignments stay what the seed's users know.
+where it did. A task that names its worker (``worker="frontend"``) gets it. Otherwise each
+worker type scores a point per keyword found in the title and description as a whole word
+(a plural "s" or "es" allowed): the seed design matched substrings, so "ui" hit "suite" and
+"build", and a test-suite task went to the frontend worker.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -68,10 +72,16 @@ class SimpleAgentAssigner:
         return f"{_text(task, 'title')} {_text(task, 'description')}".lower()
 
     def _matches(self, text: str, agent_type: str) -> list[str]:
-        return [kw for kw in self.AGENT_KEYWORDS.get(agent_type, ()) if kw in text]
+        return [
+            kw for kw in self.AGENT_KEYWORDS.get(agent_type, ()) if _whole_word(kw).search(text)
+        ]
 
     def assign_agent_type(self, task: Any) -> str:
-        """The worker type with most keyword hits; ties to the earlier; none → backend."""
+        """The task's own ``worker`` if it names one; else the worker type with most keyword
+        hits, ties to the earlier, none → backend."""
+        named = _text(task, "worker")
+        if named:
+            return _ASSIGNER_NAMES[normalize_agent_type(named)]
         text = self._content(task)
         best, best_score = DEFAULT_AGENT_TYPE, 0
         for agent_type in self.AGENT_KEYWORDS:
@@ -91,6 +101,15 @@ class SimpleAgentAssigner:
         if not matched:
             return f"Assigned to {agent_type} (default assignment)"
         return f"Assigned to {agent_type} based on keywords: {', '.join(matched[:5])}"
+
+
+_ASSIGNER_NAMES = {pool: assigner for assigner, pool in WORKER_TYPES.items()}
+
+
+@functools.lru_cache(maxsize=256)
+def _whole_word(keyword: str) -> re.Pattern[str]:
+    """``keyword`` standing alone in lower-cased text, a plural ending allowed."""
+    return re.compile(rf"(?<![a-z0-9]){re.escape(keyword)}(?:e?s)?(?![a-z0-9])")
 
 
 _DEFAULT_ASSIGNER = SimpleAgentAssigner()

@@ -319,13 +319,15 @@ class WorkerAgent:
         attempt: int,
         *,
         failing: TestResult | None = None,
+        refused: str | None = None,
     ) -> dict[str, Any]:
         """One correction: the failure and the files in play to Claude, its fix applied.
 
-        Returns ``{"error_analysis", "fix_description", "code_changes"}``.
+        Returns ``{"error_analysis", "fix_description", "code_changes"}``. ``refused`` tells
+        the model why its previous reply could not be used.
         """
         run = failing or self._stored_run(task, test_result_id).result
-        return await attempt_correction(self, task, run, attempt)
+        return await attempt_correction(self, task, run, attempt, refused=refused)
 
     def _stored_run(self, task: Mapping[str, Any], test_result_id: int) -> RecordedRun:
         """A recorded run read back, for the seed's entry points called on their own."""

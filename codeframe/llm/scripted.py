@@ -17,7 +17,8 @@ from typing import Any
 
 from anthropic.types import Message
 
-from codeframe.errors import ScriptMissError
+from codeframe.core.models import WorkerType
+from codeframe.errors import InvalidInputError, ScriptMissError
 from codeframe.llm.messages import block_field, make_text_message, make_tool_message
 
 Match = str | re.Pattern[str]
@@ -26,6 +27,7 @@ Reply = Any
 
 _QUOTE_CHARS = 120
 # Accept the assigner's spellings too, so a script can reuse them.
+_WORKER_TYPES = frozenset(WorkerType)
 _WORKER_ALIASES = {
     "backend-worker": "backend",
     "frontend-specialist": "frontend",
@@ -115,6 +117,11 @@ class _Rule:
         self.worker: re.Pattern[str] | None = None
         if worker_type is not None:
             kind = _WORKER_ALIASES.get(worker_type, worker_type)
+            if kind not in _WORKER_TYPES:
+                known = ", ".join(sorted(_WORKER_TYPES))
+                raise InvalidInputError(
+                    f"rule {match!r} names worker type {worker_type!r}; expected one of {known}"
+                )
             # Workers put a "Worker type: backend" line in their system prompt; matching the
             # whole line keeps "backend" in a task description from selecting the rule.
             self.worker = re.compile(

@@ -23,6 +23,7 @@ from codeframe.core.models import (
     TaskStatus,
     TestCase,
     TestStatus,
+    WorkerType,
     parse_depends_on,
 )
 from codeframe.errors import InvalidInputError
@@ -80,6 +81,33 @@ def _priority(value: object) -> int:
 
 def _task_status(value: object) -> str:
     return _choice(value, _TASK_STATUSES, "task status")
+
+
+#: The seed design's names for the worker types, accepted wherever a worker type is.
+_WORKER_ALIASES = {"backend-worker": "backend", "frontend-specialist": "frontend",
+                   "test-engineer": "test"}  # fmt: skip
+_WORKER_TYPES = frozenset(WorkerType)
+
+
+def _worker_type(value: object) -> str | None:
+    """A task's worker type (either spelling), or ``None`` to let the assigner decide."""
+    if value is None or value == "":
+        return None
+    name = _WORKER_ALIASES.get(str(value).strip().lower(), str(value).strip().lower())
+    if name not in _WORKER_TYPES:
+        raise InvalidInputError(
+            f"unknown worker type {value!r}; expected one of: backend, frontend, test"
+        )
+    return name
+
+
+def _budget(value: object) -> float | None:
+    """A budget in dollars: a non-negative number, or ``None`` for none of its own."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise InvalidInputError(f"a budget must be a non-negative number of dollars, got {value!r}")
+    return float(value)
 
 
 def _flag(value: object) -> int:

@@ -11,6 +11,7 @@ from codeframe.core.models import TaskStatus, utc_now
 from codeframe.errors import InvalidInputError, NotFoundError
 from codeframe.persistence.codec import (
     Row,
+    _budget,
     _encode_depends_on,
     _encode_notes,
     _Encoder,
@@ -21,6 +22,7 @@ from codeframe.persistence.codec import (
     _task_row,
     _task_status,
     _title,
+    _worker_type,
 )
 from codeframe.persistence.store import Store
 from codeframe.persistence.task_status import set_status
@@ -47,6 +49,8 @@ _TASK_UPDATES: dict[str, _Encoder] = {
     "notes": _encode_notes,
     "execution_count": lambda v: _int_in(v, 0, None, "execution_count"),
     "completed_at": _opt_text,
+    "worker": _worker_type,
+    "budget_usd": _budget,
 }
 
 #: Keys a ``create_task`` / ``create_tasks`` spec may carry besides project_id.
@@ -54,14 +58,14 @@ _TASK_SPEC_KEYS = frozenset(
     {
         "title", "description", "depends_on", "priority", "workflow_step", "issue_id",
         "task_number", "parent_issue_number", "status", "assigned_to", "can_parallelize",
-        "requires_mcp", "estimated_tokens",
+        "requires_mcp", "estimated_tokens", "worker", "budget_usd",
     }
 )  # fmt: skip
 
 _TASK_INSERT = """INSERT INTO tasks (project_id, issue_id, task_number, parent_issue_number,
     title, description, status, assigned_to, depends_on, can_parallelize, priority,
-    workflow_step, requires_mcp, estimated_tokens, created_at, completed_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    workflow_step, requires_mcp, estimated_tokens, created_at, completed_at, worker, budget_usd)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
 class TasksMixin(Store):
@@ -94,6 +98,8 @@ class TasksMixin(Store):
             _int_in(spec.get("estimated_tokens", 0), 0, None, "estimated_tokens"),
             now,
             now if status == TaskStatus.COMPLETED else None,
+            _worker_type(spec.get("worker")),
+            _budget(spec.get("budget_usd")),
         )
 
     def create_task(
@@ -113,14 +119,21 @@ class TasksMixin(Store):
         can_parallelize: bool = False,
         requires_mcp: bool = False,
         estimated_tokens: int = 0,
+        worker: str | None = None,
+        budget_usd: float | None = None,
     ) -> int:
-        """Insert one task; return its id. ``depends_on``: ids as a list, JSON or "1,2"."""
+        """Insert one task; return its id. ``depends_on``: ids as a list, JSON or "1,2".
+
+        ``worker`` names the worker type the task needs ("backend", "frontend", "test");
+        ``budget_usd`` caps what its model calls may cost (else the run's per-task budget).
+        """
         spec = {
             "title": title, "description": description, "depends_on": depends_on,
             "priority": priority, "workflow_step": workflow_step, "issue_id": issue_id,
             "task_number": task_number, "parent_issue_number": parent_issue_number,
             "status": status, "assigned_to": assigned_to, "can_parallelize": can_parallelize,
             "requires_mcp": requires_mcp, "estimated_tokens": estimated_tokens,
+            "worker": worker, "budget_usd": budget_usd,
         }  # fmt: skip
         values = self._task_values(project_id, spec)
         refs = (("project", "projects", project_id), ("issue", "issues", issue_id))

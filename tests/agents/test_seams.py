@@ -16,7 +16,9 @@ from codeframe.core.models import TaskStatus
 from codeframe.llm import ScriptedClient
 from codeframe.notebook import AgentPanel
 from codeframe.testing.fixed_runner import FixedResultRunner
+from codeframe.ui.websocket_broadcasts import BroadcastRecorder
 
+from .conftest import changes
 from .test_lead_agent import note_reply
 
 
@@ -97,3 +99,17 @@ async def test_a_panel_without_a_database_still_names_a_workers_task(db, project
     task = panel.snapshot()["tasks"][task_id]
     assert task["title"] == "Write the release notes"
     assert task["status"] == "completed"
+
+
+async def test_a_task_that_names_its_worker_is_run_by_that_worker(db, project_id, project):
+    db.create_task(project_id, "Add an API endpoint", worker="frontend")
+    recorder = BroadcastRecorder()
+    lead = LeadAgent(
+        project_id,
+        db,
+        ws_manager=recorder,
+        client=ScriptedClient(default=changes(("frontend/notes.txt", "create", "hi"))),
+        test_runner=FixedResultRunner(),
+    )
+    assert (await lead.start_multi_agent_execution())["completed"] == 1
+    assert [m["agent_type"] for m in recorder.of_type("agent_created")] == ["frontend"]

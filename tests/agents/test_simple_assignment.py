@@ -115,8 +115,30 @@ def test_default_explanation(assigner: SimpleAgentAssigner) -> None:
 def test_explanation_accepts_the_pool_spelling(assigner: SimpleAgentAssigner) -> None:
     task = {"title": "pytest fixture"}
     assert assigner.get_assignment_explanation(task, "test") == (
-        "Assigned to test based on keywords: test, pytest, fixture"
+        "Assigned to test based on keywords: pytest, fixture"
     )
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Speed up the test suite", "test-engineer"),  # "ui" inside "suite" is no keyword
+        ("Build the release", "backend-worker"),  # nor inside "build"
+        ("Add unit tests for the parser", "test-engineer"),  # plurals count
+        ("Style the buttons and forms", "frontend-specialist"),
+        ("Contest results page", "backend-worker"),  # "test" inside "contest" is not a hit
+    ],
+)
+def test_keywords_match_whole_words(
+    assigner: SimpleAgentAssigner, title: str, expected: str
+) -> None:
+    assert assigner.assign_agent_type({"title": title}) == expected
+
+
+def test_a_task_that_names_its_worker_gets_it(assigner: SimpleAgentAssigner) -> None:
+    task = {"title": "Style the React dashboard", "worker": "test"}
+    assert assigner.assign_agent_type(task) == "test-engineer"
+    assert assigner.assign_agent_type({**task, "worker": "backend-worker"}) == "backend-worker"
 
 
 def test_module_shortcut() -> None:

@@ -227,3 +227,10 @@ async def test_close_is_harmless() -> None:
 def test_malformed_rule_tuple() -> None:
     with pytest.raises(TypeError, match=r"\(match, reply\) or \(match, reply, worker_type\)"):
         ScriptedClient([("only-a-match",)])
+
+
+def test_a_rule_for_an_unknown_worker_type_is_refused_at_creation():
+    from codeframe.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="worker type 'designer'"):
+        ScriptedClient([("Draw", {"files": [], "explanation": ""}, "designer")])

@@ -552,3 +552,19 @@ def test_the_connection_belongs_to_the_thread_that_opened_it(db_path: Path) -> N
         with pytest.raises(sqlite3.ProgrammingError, match="thread"):
             pool.submit(db.get_project, project_id).result()
         assert db.get_project(project_id) is not None
+
+
+def test_a_task_names_its_worker_and_an_unknown_one_is_refused(db, project_id):
+    from codeframe.errors import InvalidInputError
+
+    task_id = db.create_task(project_id, "Style it", worker="frontend")
+    assert db.get_task(task_id)["worker"] == "frontend"
+    [batch] = db.create_tasks(project_id, [{"title": "Test it", "worker": "test-engineer"}])
+    assert db.get_task(batch)["worker"] == "test"
+    with pytest.raises(InvalidInputError, match="unknown worker type 'designer'"):
+        db.create_task(project_id, "Draw it", worker="designer")
+    with pytest.raises(InvalidInputError, match="unknown worker type"):
+        db.create_tasks(project_id, [{"title": "Draw it", "worker": "designer"}])
+    with pytest.raises(InvalidInputError, match="unknown worker type"):
+        db.update_task(task_id, {"worker": "designer"})
+    assert db.get_task(task_id)["worker"] == "frontend"
