@@ -226,7 +226,13 @@ class TaskLifecycle:
         )
         await self.emit(
             BlockerCreated(
-                self.project_id, written.blocker_id or 0, task_id, severity, reason, question
+                self.project_id,
+                written.blocker_id or 0,
+                task_id,
+                severity,
+                reason,
+                question,
+                blocker_type=blocker_type,
             )
         )
         await self.emit(TaskBlocked(self.project_id, task_id, tuple(blocked_by), row["title"]))

@@ -54,6 +54,11 @@ def _cells(*values: str) -> str:
     return "<tr>" + "".join(f'<td style="{_CELL}">{v}</td>' for v in values) + "</tr>"
 
 
+def section_title(name: str) -> str:
+    """A section's heading alone (its body is made of widgets)."""
+    return f'<div style="margin-top:6px"><b style="font-size:12px">{esc(name)}</b></div>'
+
+
 def _section(name: str, body: str) -> str:
     return f'<div style="margin-top:6px"><b style="font-size:12px">{esc(name)}</b>{body}</div>'
 
@@ -185,6 +190,7 @@ __all__ = [
     "format_elapsed",
     "header",
     "render_html",
+    "section_title",
     "status_badge",
     "task_board",
 ]

@@ -22,6 +22,7 @@ import ipywidgets as widgets
 
 from codeframe.errors import CodeframeError
 from codeframe.notebook import html as views
+from codeframe.notebook.answers import BlockerAnswers
 from codeframe.notebook.state import Clock, Mode, PanelSource, PanelState
 from codeframe.redaction import redact, redacted_traceback
 
@@ -103,6 +104,8 @@ class AgentPanel:
         self._stopping = False
         self._status = ""
         self._status_error = False
+        self._lead: Any = None
+        self._run_options: dict[str, Any] = {}
         self._build_widgets()
         if db is not None and project_id is not None:
             self._refresh_from_db()  # show the task list before any run
@@ -119,14 +122,29 @@ class AgentPanel:
             tooltip="Cancel the run started with panel.start()",
         )  # fmt: skip
         self.stop_button.on_click(self._on_stop_clicked)
+        self.resume_button = widgets.Button(
+            description="Resume", button_style="success", icon="play", disabled=True,
+            tooltip="Start a run of the connected lead agent (panel.connect(lead))",
+        )  # fmt: skip
+        self.resume_button.on_click(self._on_resume_clicked)
         self._agents = widgets.HTML()
         self._tasks = widgets.HTML()
         self._blockers = widgets.HTML()
+        #: Each open blocker's question with a text box and an Answer button (once connected).
+        self.answers = BlockerAnswers()
         self._activity = widgets.HTML()
-        controls = widgets.HBox([self._bar, self._count, self.stop_button])
+        controls = widgets.HBox([self._bar, self._count, self.stop_button, self.resume_button])
         #: The root widget: what ``display(panel)`` shows.
         self.widget = widgets.VBox(
-            [self._header, controls, self._agents, self._tasks, self._blockers, self._activity]
+            [
+                self._header,
+                controls,
+                self._agents,
+                self._tasks,
+                self._blockers,
+                self.answers.widget,
+                self._activity,
+            ]
         )
 
     def _render(self, snapshot: dict[str, Any]) -> None:
@@ -143,9 +161,14 @@ class AgentPanel:
             self._bar.bar_style = ""
         self._count.value = f"{progress['done']}/{progress['total']}"
         self.stop_button.disabled = not self.running or self._stopping
+        self.resume_button.disabled = self._lead is None or self.running
         self._agents.value = views.agents_table(snapshot)
         self._tasks.value = views.task_board(snapshot)
-        self._blockers.value = views.blockers_list(snapshot)
+        if self.answers.answer is None:  # read-only until a lead is connected
+            self._blockers.value = views.blockers_list(snapshot)
+        else:
+            self._blockers.value = views.section_title("Blockers") if snapshot["blockers"] else ""
+        self.answers.show(self._state.open_blockers())
         self._activity.value = views.activity_log(snapshot)
 
     # -- the broadcast target ------------------------------------------------------------
@@ -234,6 +257,39 @@ class AgentPanel:
         bundle["text/html"] = self.to_html()
         return bundle
 
+    # -- humans in the loop ------------------------------------------------------------------
+
+    def connect(self, lead: Any, **run_options: Any) -> None:
+        """Let the panel act for ``lead``: answer blockers, and resume with ``run_options``
+        (the keywords of ``lead.start_multi_agent_execution``)."""
+        self._lead = lead
+        self._run_options = dict(run_options)
+        self.answers.answer = self._answer
+        self._redraw()
+
+    async def _answer(self, blocker_id: int, text: str) -> object:
+        if self._lead is None:
+            raise CodeframeError("connect the panel to a lead agent first: panel.connect(lead)")
+        answered = await self._lead.answer_blocker(blocker_id, text)
+        self._refresh_from_db()
+        self._redraw()
+        return answered
+
+    def resume(self) -> asyncio.Task[Any]:
+        """Start a run of the connected lead in the background (what Resume does)."""
+        if self._lead is None:
+            raise CodeframeError("connect the panel to a lead agent first: panel.connect(lead)")
+        return self.start(self._lead.start_multi_agent_execution(**self._run_options))
+
+    def _on_resume_clicked(self, _button: Any) -> None:
+        if self._lead is None or self.running:
+            return
+        try:
+            self.resume()
+        except CodeframeError as exc:  # e.g. no event loop in this context
+            self._status, self._status_error = str(exc), True
+            self._redraw()
+
     # -- background runs -------------------------------------------------------------------
 
     def start(self, work: Awaitable[Any]) -> asyncio.Task[Any]:
@@ -276,6 +332,16 @@ class AgentPanel:
         self._cancel_timer()
         self._refresh_from_db()
         self._redraw()
+
+    async def wait(self) -> Any:
+        """Wait for the background run (started here or by Resume) and return its result.
+
+        Shielded: cancelling the waiter does not cancel the run (that is Stop's job).
+        """
+        task = self._task
+        if task is None:
+            return None
+        return await asyncio.shield(task)
 
     async def stop(self) -> None:
         """Cancel the background run and return once its clean-up is done (bounded)."""

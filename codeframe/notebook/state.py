@@ -219,7 +219,9 @@ class PanelState:
             case BlockerCreated(blocker_id=blocker_id, task_id=task_id):
                 self._task(task_id)
                 self._blockers[int(blocker_id)] = {
+                    "blocker_id": int(blocker_id),
                     "task_id": task_id,
+                    "blocker_type": str(event.blocker_type or ""),
                     "reason": str(event.reason),
                     "question": str(event.question),
                 }
@@ -303,7 +305,9 @@ class PanelState:
         }
         self._blockers = {
             row["blocker_id"]: {
+                "blocker_id": row["blocker_id"],
                 "task_id": row["task_id"],
+                "blocker_type": row["blocker_type"],
                 "reason": row["reason"],
                 "question": row["question"],
             }
@@ -312,6 +316,10 @@ class PanelState:
         self._reported_done = self._reported_total = 0  # the rows are the whole truth now
 
     # -- the snapshot --------------------------------------------------------------------
+
+    def open_blockers(self) -> list[dict[str, Any]]:
+        """The open blockers with their ids and types, oldest first (what answering needs)."""
+        return [dict(row) for row in self._blockers.values()]
 
     def elapsed(self) -> float:
         """Seconds from the first event (or the start) to now while running, else to the last."""
@@ -338,7 +346,10 @@ class PanelState:
             "tokens": sum(task.tokens for task in self._tasks.values()),
             "agents": {agent_id: a.as_dict() for agent_id, a in self._agents.items()},
             "tasks": {task_id: t.as_dict() for task_id, t in sorted(self._tasks.items())},
-            "blockers": [dict(row) for row in self._blockers.values()],
+            "blockers": [
+                {key: row[key] for key in ("task_id", "reason", "question")}
+                for row in self._blockers.values()
+            ],
             "activity": list(self._activity),
             "events": self.events,
             "running": self.running,

@@ -128,6 +128,7 @@ class PanelTaskRow(TypedDict):
 class OpenBlockerRow(TypedDict):
     blocker_id: int
     task_id: int
+    blocker_type: str
     reason: str
     question: str
 
@@ -205,7 +206,7 @@ _PANEL_TASKS = f"""SELECT t.id AS task_id, t.title, t.status, t.assigned_to, t.a
            {_ATTEMPTS} AS attempts, {_LAST_TEST_STATUS} AS last_test_status
     FROM tasks t WHERE t.project_id = ? ORDER BY t.id"""
 
-_OPEN_BLOCKERS = """SELECT b.id AS blocker_id, b.task_id, b.reason, b.question
+_OPEN_BLOCKERS = """SELECT b.id AS blocker_id, b.task_id, b.blocker_type, b.reason, b.question
     FROM blockers b JOIN tasks t ON t.id = b.task_id
     WHERE t.project_id = ? AND b.resolved_at IS NULL ORDER BY b.id"""
 

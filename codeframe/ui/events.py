@@ -326,15 +326,20 @@ class BlockerCreated(Event):
     severity: str
     reason: str
     question: str
+    _: KW_ONLY
+    blocker_type: str | None = None
 
     def payload(self) -> Message:
-        return {
+        out: Message = {
             "blocker_id": self.blocker_id,
             "task_id": self.task_id,
             "severity": plain(self.severity),
             "reason": self.reason,
             "question": self.question,
         }
+        if self.blocker_type:
+            out["blocker_type"] = plain(self.blocker_type)
+        return out
 
 
 #: Every event kind, by its message ``type``.

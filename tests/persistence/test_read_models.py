@@ -281,7 +281,8 @@ def test_panel_overview_holds_every_task_and_only_the_open_blockers_of_its_proje
     assert overview["blockers"] == [
         {
             "blocker_id": shop["open_blocker"], "task_id": shop["export"],
-            "reason": "tests still failing", "question": "Decimal prices?",
+            "blocker_type": "question", "reason": "tests still failing",
+            "question": "Decimal prices?",
         }
     ]  # fmt: skip
     assert list(overview["blockers"][0]) == keys_of(OpenBlockerRow)
