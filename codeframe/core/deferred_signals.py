@@ -100,7 +100,13 @@ class SignalGuard:
         # Switch first: the exception the handler raises must find the guard deferring.
         self.deferring = True
         self._forward(signum, frame)
-        self.deferring = False  # it did not raise (asyncio's first Ctrl-C, say): carry on
+        # It did not raise (asyncio's first Ctrl-C, say). Signals that arrived while it ran
+        # get their turn now, as they would have without the guard - if one raises, the
+        # guard stays deferring for the rollback that exception starts.
+        while self._pending:
+            signum, frame = self._pending.pop(0)
+            self._forward(signum, frame)
+        self.deferring = False
 
     def _forward(self, signum: int, frame: FrameType | None) -> None:
         handler = self._originals.get(signum)

@@ -65,6 +65,20 @@ def test_a_handler_that_does_not_raise_leaves_the_guard_open(usr1_calls: list[st
     assert usr1_calls == ["usr1", "usr1"]  # delivered at the end
 
 
+def test_a_signal_sent_by_an_open_handler_runs_right_after_it() -> None:
+    """As a timer whose handler sends SIGINT: the interrupt must not wait for the block's end."""
+    after_the_signal: list[str] = []
+    saved = signal.signal(signal.SIGUSR2, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        with pytest.raises(KeyboardInterrupt), SignalGuard() as guard:
+            signal.raise_signal(signal.SIGUSR2)
+            after_the_signal.append("the block went on")
+        assert guard.deferring  # the interrupt's rollback would run protected
+        assert after_the_signal == []
+    finally:
+        signal.signal(signal.SIGUSR2, saved)
+
+
 def test_every_held_signal_runs_and_the_last_error_wins(usr1_calls: list[str]) -> None:
     usr1_calls.append("raise")
     with pytest.raises(RuntimeError, match="usr1 handler") as caught, SignalGuard(deferring=True):
