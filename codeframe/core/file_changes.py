@@ -355,8 +355,9 @@ def apply_file_changes(
             guard.deferring = True
             group.commit()
         except BaseException as cause:
-            # A plain store before anything else: no signal handler can run between the
-            # two lines, and none after it until the guard exits.
+            # A plain store first: CPython runs signal handlers only at calls and backward
+            # jumps, so none runs between catching ``cause`` and this line, and from here
+            # on they wait for the guard's exit.
             guard.deferring = True
             guard.note = group.abort(cause)
             raise

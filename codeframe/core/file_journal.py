@@ -183,8 +183,8 @@ class FileGroup:
         if self.durable:
             os.fsync(self.fd)
 
-        # The journal's own entry is made durable with the scratch files' below, still
-        # before switch(): a crash before then leaves nothing visible to undo.
+        # When durable, the journal's own entry reaches the disk with the scratch files'
+        # below, still before switch(): a crash before then leaves nothing visible to undo.
         scratch_folders = {self.folder, hidden, self.root}
         for step in self.steps:
             if step.tmp is None or step.data is None:
@@ -200,7 +200,7 @@ class FileGroup:
                 file_ops.fsync_folder(folder)
 
     def switch(self) -> None:
-        """Put every change in place, then make the renames durable."""
+        """Put every change in place (and, when durable, the renames on disk)."""
         touched: set[str] = set()
         for step in self.steps:
             path = self._abs(step.path)
