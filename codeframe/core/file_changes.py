@@ -114,8 +114,17 @@ def validate_file_changes(
 
     Raises a :class:`~codeframe.errors.FileChangeError` subclass naming the first bad path.
     """
+    return _validate_group(os.path.realpath(project_root), project_root, files, area, max_bytes)
+
+
+def _validate_group(
+    root: str,
+    project_root: str | os.PathLike[str],
+    files: Iterable[Mapping[str, Any]],
+    area: WriteArea | None,
+    max_bytes: int,
+) -> list[PlannedChange]:
     # Plain strings, not Path objects, below: this runs for every change a worker applies.
-    root = os.path.realpath(project_root)
     if not os.path.isdir(root):
         raise FileChangeError(f"project root {str(project_root)!r} is not a directory")
     area = area or WriteArea.anywhere()
@@ -340,10 +349,10 @@ def apply_file_changes(
     On the main thread, signal handlers are deferred while a rollback or the commit runs, and
     a signal that arrived meanwhile is delivered at the end, carrying the same note.
     """
-    plans = validate_file_changes(project_root, files, area=area, max_bytes=max_bytes)
+    root = os.path.realpath(project_root)
+    plans = _validate_group(root, project_root, files, area, max_bytes)
     if not plans:
         return []
-    root = os.path.realpath(project_root)
     if os.path.lexists(os.path.join(root, JOURNAL_DIR)):
         # Never start on a tree that a crash or a failed rollback left half-done.
         recover_file_changes(root)

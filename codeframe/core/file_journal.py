@@ -40,6 +40,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from codeframe.core import file_ops
+from codeframe.errors import FileChangeError
 
 if TYPE_CHECKING:
     from codeframe.core.file_changes import PlannedChange
@@ -129,13 +130,30 @@ class FileGroup:
     def plan(cls, root: str, plans: Sequence[PlannedChange], *, durable: bool = False) -> FileGroup:
         """The steps for validated changes, with every scratch name chosen in advance."""
         group = cls(root, [], durable=durable)
-        root_dev = os.stat(root).st_dev
-        planned_dirs: set[str] = set()
+        prefix = root.rstrip(os.sep) + os.sep  # every target is inside: validated
+        devices: dict[str, int | None] = {}  # folder -> its st_dev, None if not a folder
+
+        def device(folder: str) -> int | None:
+            if folder not in devices:
+                try:  # any other error propagates: nothing is written yet
+                    info = os.stat(folder)
+                    devices[folder] = info.st_dev if stat.S_ISDIR(info.st_mode) else None
+                except (FileNotFoundError, NotADirectoryError):
+                    devices[folder] = None
+            return devices[folder]
+
+        root_dev = device(root)
+        if root_dev is None:
+            raise FileChangeError(f"project root {root!r} is not a directory")
+        planned: set[str] = set()
         for index, plan in enumerate(plans):
             target = str(plan.target)
-            rel = os.path.relpath(target, root)
-            label = f"{plan.action} {plan.rel}"
-            scratch = group._scratch_stem(os.path.dirname(target), index, root_dev, planned_dirs)
+            rel, label = target[len(prefix) :], f"{plan.action} {plan.rel}"
+            parent = existing = os.path.dirname(target)
+            # Never above the root: a step naming the root would be undone by removing it.
+            while existing != root and device(existing) is None:
+                existing = os.path.dirname(existing)
+            scratch = group._scratch_stem(existing, index, device(existing) == root_dev)
             if plan.data is None:
                 group.steps.append(Step("delete", rel, backup=scratch + ".bak", label=label))
                 continue
@@ -144,9 +162,13 @@ class FileGroup:
             except FileNotFoundError:
                 mode = None
             if mode is None:
-                for folder in file_ops.missing_folders(os.path.dirname(target), root, planned_dirs):
-                    planned_dirs.add(folder)
-                    group.steps.append(Step("dir", os.path.relpath(folder, root)))
+                missing = []
+                while parent != existing and parent not in planned:
+                    missing.append(parent)
+                    parent = os.path.dirname(parent)
+                for folder in reversed(missing):  # the top one first
+                    planned.add(folder)
+                    group.steps.append(Step("dir", folder[len(prefix) :]))
                 step = Step("new", rel, tmp=scratch + ".tmp", data=plan.data, label=label)
             else:
                 backup = scratch + ".bak"
@@ -154,15 +176,13 @@ class FileGroup:
             group.steps.append(step)
         return group
 
-    def _scratch_stem(self, folder: str, index: int, root_dev: int, planned: set[str]) -> str:
-        """Root-relative stem of a change's scratch files, on the same file system as it."""
-        while folder in planned or not os.path.isdir(folder):
-            folder = os.path.dirname(folder)
-        if os.stat(folder).st_dev == root_dev:
+    def _scratch_stem(self, folder: str, index: int, same_device: bool) -> str:
+        """Root-relative stem of a change's scratch files, on the file system of ``folder``."""
+        if same_device:
             return os.path.join(JOURNAL_DIR, self.id, str(index))
         # A mount point inside the project: only a rename within it is atomic.
         stem = os.path.join(folder, f"{_SCRATCH_PREFIX}{self.id}-{index}")
-        return os.path.relpath(stem, self.root)
+        return stem[len(self.root.rstrip(os.sep)) + 1 :]
 
     def _abs(self, rel: str) -> str:
         return os.path.join(self.root, rel)
@@ -343,7 +363,7 @@ def read_journal(path: str) -> tuple[list[Step] | None, bool]:
 
 def _step_from_record(record: dict[str, Any]) -> Step:
     kind, paths = record["kind"], [record.get(key) for key in ("path", "tmp", "backup")]
-    if kind not in _KINDS or not isinstance(paths[0], str):
+    if kind not in _KINDS or not isinstance(paths[0], str) or paths[0] in ("", ".", os.sep):
         raise ValueError(f"bad journal step {record!r:.80}")
     for rel in paths:
         # The journal sits inside the tree, so it is checked like any other input.

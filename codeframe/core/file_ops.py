@@ -20,7 +20,8 @@ def undo_step(root: str, kind: str, path: str, tmp: str | None, backup: str | No
     """Undo one journaled step whether or not it (or any part of it) ran; paths root-relative."""
     target = os.path.join(root, path)
     if kind == "dir":
-        remove_folder(target)
+        if os.path.normpath(target) != os.path.normpath(root):  # never the root itself
+            remove_folder(target)
         return
     saved = os.path.join(root, backup) if backup else None
     if saved is not None and os.path.lexists(saved):
@@ -35,15 +36,6 @@ def undo_step(root: str, kind: str, path: str, tmp: str | None, backup: str | No
         discard(os.path.join(root, tmp))
     if saved is not None:
         discard(saved + ".part")
-
-
-def missing_folders(folder: str, root: str, planned: set[str]) -> list[str]:
-    """The folders (top first) to make so ``folder`` exists; ``planned`` ones count as made."""
-    missing: list[str] = []
-    while folder != root and folder not in planned and not os.path.isdir(folder):
-        missing.append(folder)
-        folder = os.path.dirname(folder)
-    return missing[::-1]
 
 
 def make_private_folder(path: str) -> None:
@@ -135,7 +127,6 @@ __all__ = [
     "discard",
     "fsync_folder",
     "make_private_folder",
-    "missing_folders",
     "remove_folder",
     "same_file",
     "undo_step",

@@ -18,7 +18,12 @@ from typing import Any
 
 import pytest
 
-from codeframe.core.file_changes import JOURNAL_DIR, apply_file_changes, recover_file_changes
+from codeframe.core.file_changes import (
+    JOURNAL_DIR,
+    apply_file_changes,
+    recover_file_changes,
+    validate_file_changes,
+)
 from codeframe.core.file_journal import APPLIED_NOTE, ROLLED_BACK_NOTE
 from codeframe.errors import FileChangeError
 from tests.core.file_faults import (
@@ -184,4 +189,31 @@ def test_a_signal_during_the_rollback_is_held_until_it_ends(
     assert sent, "the rollback removed no folder"
     assert ROLLED_BACK_NOTE in notes(caught.value)
     assert isinstance(caught.value.__context__, OSError)
+    assert snapshot(tmp_path) == before
+
+
+def test_an_error_reading_the_root_while_planning_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planning must never treat the root as a folder to make (its undo would remove it)."""
+    root = build_world(tmp_path)
+    before = snapshot(tmp_path)
+    resolved, real_stat, seen = str(root.resolve()), os.stat, []
+    fail_at = 0
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if os.fspath(path) == resolved:
+            seen.append(path)
+            if len(seen) == fail_at:
+                raise OSError(5, "Input/output error (injected)")
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    validate_file_changes(root, GROUP)
+    fail_at, seen = len(seen) + 1, []  # the first stat of the root after validation's
+    with pytest.raises(OSError, match="injected") as caught:
+        apply_file_changes(root, GROUP)
+    monkeypatch.undo()
+    assert len(seen) == fail_at
+    assert notes(caught.value) == ""  # before any write
     assert snapshot(tmp_path) == before

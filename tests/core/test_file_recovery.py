@@ -178,16 +178,29 @@ def test_an_incomplete_journal_means_nothing_was_applied(tmp_path: Path) -> None
     assert snapshot(tmp_path) == before
 
 
-def test_a_corrupt_or_hostile_journal_is_never_acted_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        # The journal lives inside the tree: a step that leaves the root is never undone,
+        ({"kind": "new", "path": "../outside/secret.txt"}, "leaves the project"),
+        ({"kind": "delete", "path": "app.py", "backup": "/etc/passwd"}, "leaves the project"),
+        # nor one that names the root itself (undoing a "dir" removes it),
+        ({"kind": "dir", "path": ""}, "bad journal step"),
+        # nor anything we did not write.
+        ({"kind": "chmod", "path": "app.py"}, "bad journal step"),
+        ("not a step", "unreadable journal"),
+    ],
+)
+def test_a_corrupt_or_hostile_journal_is_never_acted_on(
+    tmp_path: Path, step: Any, problem: str
+) -> None:
     root = build_world(tmp_path)
     folder = root / JOURNAL_DIR / "0123456789abcdef"
     folder.mkdir(parents=True)
-    # The journal lives inside the tree: a step that leaves the root must not be undone.
-    step = {"kind": "new", "path": "../outside/secret.txt"}
     (folder / "journal").write_text(json.dumps({"version": 1, "steps": [step]}) + "\n")
     before = snapshot(tmp_path)
 
-    with pytest.raises(FileRecoveryError, match="leaves the project") as caught:
+    with pytest.raises(FileRecoveryError, match=problem) as caught:
         recover_file_changes(root)
     assert snapshot(tmp_path) == before
     assert isinstance(caught.value, FileChangeError)
