@@ -39,6 +39,9 @@ class RecoveryReport:
     completed: int = 0  # applied groups whose clean-up was finished
     in_use: int = 0  # groups a live process is applying right now, left alone
     restored: tuple[str, ...] = ()  # root-relative paths the rollbacks put back or removed
+    # Folders of groups killed before their plan was whole or after their journal was
+    # removed: nothing in the tree to undo or finish, only scratch to delete.
+    cleared: int = 0
 
 
 def recover_file_changes(project_root: str | os.PathLike[str]) -> RecoveryReport:
@@ -79,6 +82,7 @@ def recover_file_changes(project_root: str | os.PathLike[str]) -> RecoveryReport
         completed=outcomes.count("completed"),
         in_use=outcomes.count("in use"),
         restored=tuple(restored),
+        cleared=outcomes.count("cleared"),
     )
     if problems:
         raise FileRecoveryError(
@@ -119,14 +123,15 @@ def _settle(group: FileGroup, folder: str) -> tuple[str, list[str], list[str]]:
     except (OSError, CorruptJournalError) as exc:
         return "stray", [], [f"group {group.id}: {exc}"]
     if steps is None:
-        # The plan never reached the disk whole, so no visible step ran: what the folder
-        # holds is scratch (temp files, second links to untouched files).
+        # No whole plan: the group was killed before its first visible step, or after its
+        # last clean-up one. Either way the folder holds only scratch (temp files, second
+        # links to files the group never touched).
         cleanup = Cleanup()
         for entry in os.listdir(folder):
             path = os.path.join(folder, entry)
             cleanup.run(f"remove {path}", partial(file_ops.discard, path))
         group.remove_journal(cleanup)
-        return "rolled back", [], cleanup.failures
+        return "cleared", [], cleanup.failures
     group.steps = steps
     if committed:
         cleanup = group.finish()

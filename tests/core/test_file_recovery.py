@@ -101,13 +101,17 @@ def test_a_group_killed_at_any_moment_is_recovered(
         result = recover_file_changes(root)
         after = snapshot(base)
         assert after in (before, applied), context
+        # One group at most; none if the kill came before its folder was made.
+        assert result.rolled_back + result.completed + result.cleared <= 1, context
         if after == applied:
-            assert result == RecoveryReport(completed=1), context
-            outcomes["kill after the commit point: clean-up completed"] += 1
+            assert result.rolled_back == 0, context
+            outcomes["after the commit point: clean-up completed"] += result.completed
+            outcomes["after the journal's removal: folder cleared"] += result.cleared
         else:
-            # (No group to count if the kill came before its folder was made.)
-            assert result.rolled_back <= 1 and result.completed == 0, context
-            outcomes["kill before the commit point: rolled back"] += 1
+            assert result.completed == 0, context
+            outcomes["before the commit point: rolled back"] += result.rolled_back
+            outcomes["before the plan was whole: folder cleared"] += result.cleared
+            outcomes["before the group's folder: nothing to do"] += result == RecoveryReport()
         assert recover_file_changes(root) == RecoveryReport()  # nothing left to do
     report("SIGKILL of a child mid-group, then recovery", outcomes)
 
@@ -174,7 +178,7 @@ def test_an_incomplete_journal_means_nothing_was_applied(tmp_path: Path) -> None
     (folder / "0.tmp").write_bytes(b"half a temp file")
     os.link(root / "app.py", folder / "3.bak")  # a second link to an untouched file
 
-    assert recover_file_changes(root).rolled_back == 1
+    assert recover_file_changes(root) == RecoveryReport(cleared=1)
     assert snapshot(tmp_path) == before
 
 
