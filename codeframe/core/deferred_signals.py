@@ -34,11 +34,8 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[int, FrameType | None], Any]
 
 # Computed once: valid_signals() builds enum members on every call (~0.1 ms).
-_SIGNALS = tuple(
-    int(signum)
-    for signum in signal.valid_signals()
-    if signum not in (signal.SIGKILL, signal.SIGSTOP)  # cannot be caught at all
-)
+_UNCATCHABLE = {getattr(signal, name, None) for name in ("SIGKILL", "SIGSTOP")}
+_SIGNALS = tuple(int(signum) for signum in signal.valid_signals() if signum not in _UNCATCHABLE)
 
 
 class SignalGuard:

@@ -28,7 +28,6 @@ finished by :mod:`codeframe.core.file_recovery`.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -196,7 +195,7 @@ class FileGroup:
         os.mkdir(self.folder, 0o700)
         self.fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         # Held while the group lives, so a recovery in another process leaves it alone.
-        fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        file_ops.try_lock(self.fd)
         header = {"version": _VERSION, "group": self.id, "pid": os.getpid()}
         line = json.dumps({**header, "steps": [step.record() for step in self.steps]})
         file_ops.write_all(self.fd, line.encode("ascii") + b"\n")

@@ -13,6 +13,11 @@ import os
 import shutil
 import stat
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: groups still work, only unlocked
+    fcntl = None  # type: ignore[assignment]
+
 from codeframe.errors import FileChangeError
 
 
@@ -45,6 +50,17 @@ def make_private_folder(path: str) -> None:
     # Never a link or file planted under our name: the journal must stay inside the root.
     if not stat.S_ISDIR(os.lstat(path).st_mode):
         raise FileChangeError(f"{path!r} exists and is not codeframe's journal folder")
+
+
+def try_lock(fd: int) -> bool:
+    """Take the journal's lock; ``False`` if a live process holds it (a kill releases it)."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -129,6 +145,7 @@ __all__ = [
     "make_private_folder",
     "remove_folder",
     "same_file",
+    "try_lock",
     "undo_step",
     "write_all",
     "write_new_file",

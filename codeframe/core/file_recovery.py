@@ -9,7 +9,6 @@ belongs to a live process and is left alone.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import stat
@@ -106,11 +105,8 @@ def _recover_group(root: str, name: str) -> tuple[str, list[str], list[str]]:
     with contextlib.suppress(FileNotFoundError):
         group.fd = os.open(group.journal, os.O_RDWR | os.O_CLOEXEC)
     try:
-        if group.fd is not None:
-            try:
-                fcntl.flock(group.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return "in use", [], []
+        if group.fd is not None and not file_ops.try_lock(group.fd):
+            return "in use", [], []
         return _settle(group, folder)
     finally:
         group.release(Cleanup())  # never keep the lock: the next recovery must get it

@@ -86,7 +86,7 @@ def interrupted_apply(root: Path, delay: float) -> tuple[bool, BaseException | N
 def timed_reference(base: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[float, float]:
     """Seconds from the call to its first write (the journal folder's mkdir), and to its end."""
     root = build_big_world(base)
-    real_mkdir, first_write = os.mkdir, []
+    real_mkdir, first_write = os.mkdir, list[float]()
 
     def mkdir(*args: Any, **kwargs: Any) -> None:
         first_write.append(first_write[0] if first_write else time.perf_counter())
