@@ -336,7 +336,9 @@ def apply_file_changes(
     Synchronous on purpose: a group is a few small files, cheaper to write than to hand to a
     thread. All or nothing holds for exceptions, Ctrl-C at any moment, and kills:
 
-    * on return, the group is applied and nothing of ours is left in the tree;
+    * on return, the group is applied and nothing of ours is left in the tree (unless
+      removing a backup failed after the commit: that is logged, and the next group or
+      :func:`recover_file_changes` finishes the clean-up);
     * an exception raised once writing began carries a note saying the group was applied
       in full (the interrupt came after the commit point), rolled back (the tree is as it
       was), or - if a rollback step itself failed - that its journal is kept for
