@@ -15,7 +15,8 @@ it derives from that too, so code that expects the built-in keeps working::
     ├── FileChangeError                            a change set that cannot be applied
     │   ├── UnsafePathError      (+ ValueError)    absolute path, traversal, .git/, outside area
     │   ├── MissingFileError     (+ FileNotFoundError)  modify/delete of a missing file
-    │   └── ContentTooLargeError (+ ValueError)    content over the size cap
+    │   ├── ContentTooLargeError (+ ValueError)    content over the size cap
+    │   └── FileRecoveryError                      a crashed group's journal we could not finish
     ├── ResponseFormatError      (+ ValueError)    a model reply we cannot use
     ├── JUnitFormatError         (+ ValueError)    a JUnit report we cannot read
     ├── ClaudeTimeoutError       (+ TimeoutError)  a Claude call passed the worker's timeout
@@ -117,6 +118,17 @@ class MissingFileError(FileChangeError, FileNotFoundError):
 
 class ContentTooLargeError(FileChangeError, ValueError):
     """File content over the configured size cap."""
+
+
+class FileRecoveryError(FileChangeError):
+    """An interrupted group left by a crash could not be fully undone; its journal is kept.
+
+    ``report`` is the :class:`~codeframe.core.file_journal.RecoveryReport` of what was done.
+    """
+
+    def __init__(self, message: str, report: Any = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class ResponseFormatError(CodeframeError, ValueError):
@@ -224,6 +236,7 @@ __all__ = [
     "DependencyCycleError",
     "DuplicateError",
     "FileChangeError",
+    "FileRecoveryError",
     "IllegalTransitionError",
     "InvalidInputError",
     "JUnitFormatError",

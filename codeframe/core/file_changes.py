@@ -1,10 +1,10 @@
 """Safe application of a model's file changes: validate the whole group, then write it atomically.
 
 The model decides which paths to write, so every path is treated as hostile until proven to
-stay inside the project root (symlinks followed), outside ``.git/`` and inside the worker's
-allowed area. Only when the *whole* group passes is anything written; each write goes through
-a temp file and ``os.replace``, and a failure part-way rolls the earlier writes back, so a
-group is either applied completely or not at all.
+be text the file system can name, to stay inside the project root (symlinks followed),
+outside ``.git/`` and codeframe's journal folder, and inside the worker's allowed area. Only
+when the *whole* group passes is anything written; the writing itself (a journal, temp
+files and ``os.replace``) lives in :mod:`codeframe.core.file_journal`.
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-import secrets
-import shutil
 import stat
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from codeframe.core.deferred_signals import SignalGuard
+from codeframe.core.file_journal import APPLIED_NOTE, JOURNAL_DIR, FileGroup
+from codeframe.core.file_recovery import RecoveryReport, recover_file_changes
 from codeframe.errors import (
     ContentTooLargeError,
     FileChangeError,
@@ -39,8 +41,9 @@ _PATH_MAX = 1024
 
 # "C:", "C:\\x", "c:x" - a Windows drive makes a path absolute (or drive-relative) there.
 _DRIVE = re.compile(r"^[A-Za-z]:")
-# Prefix of our temp and backup files; hidden, and never a name pytest or the index collects.
-_SCRATCH_PREFIX = ".codeframe-"
+# A lone surrogate is not text: it is how Python smuggles undecodable bytes through a str.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_FS_ENCODING = sys.getfilesystemencoding()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +114,17 @@ def validate_file_changes(
 
     Raises a :class:`~codeframe.errors.FileChangeError` subclass naming the first bad path.
     """
+    return _validate_group(os.path.realpath(project_root), project_root, files, area, max_bytes)
+
+
+def _validate_group(
+    root: str,
+    project_root: str | os.PathLike[str],
+    files: Iterable[Mapping[str, Any]],
+    area: WriteArea | None,
+    max_bytes: int,
+) -> list[PlannedChange]:
     # Plain strings, not Path objects, below: this runs for every change a worker applies.
-    root = os.path.realpath(project_root)
     if not os.path.isdir(root):
         raise FileChangeError(f"project root {str(project_root)!r} is not a directory")
     area = area or WriteArea.anywhere()
@@ -201,7 +213,7 @@ def _validate_one(
         # Checked again on the resolved path: an in-tree link must not reach .git/ or leave
         # the area.
         resolved_rel = PurePosixPath(os.path.relpath(target, root))
-        _refuse_git(path, resolved_rel)
+        _refuse_reserved(path, resolved_rel)
         if not area.contains(resolved_rel):
             raise UnsafePathError(
                 f"{path!r} leads (through a symlink) outside the allowed area: {area.description}"
@@ -234,6 +246,12 @@ def _normalise(path: str) -> PurePosixPath:
     """Turn a model's path into a clean root-relative POSIX path, or refuse it."""
     if "\x00" in path:
         raise UnsafePathError(f"{path!r} contains a NUL byte")
+    surrogate = _SURROGATE.search(path)
+    if surrogate:
+        raise UnsafePathError(
+            f"{path!r} cannot be encoded as a file name: it holds a lone surrogate "
+            f"(U+{ord(surrogate.group()):04X}), which is not text"
+        )
     if path.startswith(("/", "\\")) or _DRIVE.match(path):
         raise UnsafePathError(f"absolute path {path!r} is not allowed; paths are project-relative")
     # Models trained on Windows paths write "src\\app.py"; a backslash is never what they mean
@@ -253,23 +271,28 @@ def _normalise(path: str) -> PurePosixPath:
         if not parts and part.startswith("~"):
             raise UnsafePathError(f"absolute path {path!r} (home directory) is not allowed")
         try:
-            size = len(os.fsencode(part))
-        except UnicodeEncodeError:
-            raise UnsafePathError(f"{path!r} cannot be encoded as a file name") from None
+            # Strict, unlike os.fsencode: what we write must be a name we can store and show.
+            size = len(part.encode(_FS_ENCODING))
+        except UnicodeEncodeError as exc:
+            raise UnsafePathError(
+                f"{path!r} cannot be encoded as a file name ({_FS_ENCODING}: {exc.reason})"
+            ) from None
         if size > _NAME_MAX:
             raise FileChangeError(f"{path!r}: a name is longer than {_NAME_MAX} bytes")
         parts.append(part)
     if not parts:
         raise FileChangeError(f"{path!r} names the project root itself, not a file")
     rel = PurePosixPath(*parts)
-    _refuse_git(path, rel)
+    _refuse_reserved(path, rel)
     return rel
 
 
-def _refuse_git(path: str, rel: PurePosixPath) -> None:
+def _refuse_reserved(path: str, rel: PurePosixPath) -> None:
     # casefold: on macOS' case-insensitive file system ".GIT" is the same folder.
     if any(part.casefold() == ".git" for part in rel.parts):
         raise UnsafePathError(f"{path!r} is inside .git/, which agents never write")
+    if rel.parts and rel.parts[0].casefold() == JOURNAL_DIR:
+        raise UnsafePathError(f"{path!r} is inside {JOURNAL_DIR}/, codeframe's own journal folder")
 
 
 def _check_target(path: str, action: str, target: str) -> None:
@@ -306,161 +329,62 @@ def apply_file_changes(
     *,
     area: WriteArea | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    durable: bool = False,
 ) -> list[str]:
     """Validate the whole group, then apply it all or nothing; returns the paths as given.
 
     Synchronous on purpose: a group is a few small files, cheaper to write than to hand to a
-    thread. Any failure restores every file already touched and re-raises.
+    thread. All or nothing holds for exceptions, Ctrl-C at any moment, and kills:
+
+    * on return, the group is applied and nothing of ours is left in the tree (unless
+      removing a backup failed after the commit: that is logged, and the next group or
+      :func:`recover_file_changes` finishes the clean-up);
+    * an exception raised once writing began carries a note saying the group was applied
+      in full (the interrupt came after the commit point), rolled back (the tree is as it
+      was), or - if a rollback step itself failed - that its journal is kept for
+      :func:`recover_file_changes`; an exception without such a note came before any write
+      (an interrupt in the last bytecodes after the group finished is the one exception);
+    * a killed process leaves a journal in :data:`JOURNAL_DIR` that
+      :func:`recover_file_changes` finishes; it also runs here, before the next group.
+      ``durable=True`` extends that to a power cut, at the cost of a few disk flushes.
+
+    On the main thread, signal handlers are deferred while a rollback or the commit runs, and
+    a signal that arrived meanwhile is delivered at the end, carrying the same note.
     """
-    plans = validate_file_changes(project_root, files, area=area, max_bytes=max_bytes)
-    transaction = _Transaction()
-    try:
-        for plan in plans:
-            if plan.data is None:
-                transaction.delete(plan.target)
-            else:
-                transaction.write(plan.target, plan.data)
-            logger.debug("applied %s %s", plan.action, plan.rel)
-    except BaseException as exc:
-        # BaseException too: a KeyboardInterrupt mid-group must not leave half a change set.
-        transaction.rollback(exc)
-        raise
-    transaction.commit()
+    root = os.path.realpath(project_root)
+    plans = _validate_group(root, project_root, files, area, max_bytes)
+    if not plans:
+        return []
+    if os.path.lexists(os.path.join(root, JOURNAL_DIR)):
+        # Never start on a tree that a crash or a failed rollback left half-done.
+        recover_file_changes(root)
+    group = FileGroup.plan(root, plans, durable=durable)
+    with SignalGuard() as guard:
+        try:
+            group.prepare()
+            group.switch()
+            guard.deferring = True
+            group.commit()
+        except BaseException as cause:
+            # A plain store first: CPython runs signal handlers only at calls and backward
+            # jumps, so none runs between catching ``cause`` and this line, and from here
+            # on they wait for the guard's exit.
+            guard.deferring = True
+            guard.note = group.abort(cause)
+            raise
+        guard.note = APPLIED_NOTE
     return [plan.path for plan in plans]
-
-
-@dataclass(slots=True)
-class _Step:
-    """One done step and how to undo it: remove what we made, or put the backup back."""
-
-    kind: str  # "dir" | "new" | "replaced" | "deleted"
-    path: Path
-    backup: Path | None = None
-
-
-class _Transaction:
-    """The journal of one group's writes, so they can be undone in reverse order."""
-
-    def __init__(self) -> None:
-        self.steps: list[_Step] = []
-
-    def write(self, target: Path, data: bytes) -> None:
-        self._make_parents(target.parent)
-        try:
-            mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
-        except FileNotFoundError:
-            mode = None
-        tmp = _write_temp(target.parent, data, mode)
-        if mode is None:
-            try:
-                os.replace(tmp, target)
-            except BaseException:
-                _discard(tmp)
-                raise
-            self.steps.append(_Step("new", target))
-            return
-        try:
-            backup = _backup(target)
-        except BaseException:
-            _discard(tmp)
-            raise
-        try:
-            os.replace(tmp, target)
-        except BaseException:
-            _discard(tmp)
-            _discard(backup)
-            raise
-        self.steps.append(_Step("replaced", target, backup))
-
-    def delete(self, target: Path) -> None:
-        backup = _scratch_name(target.parent, "bak")
-        # Moved aside, not unlinked, so a rollback can put the very same file back.
-        os.replace(target, backup)
-        self.steps.append(_Step("deleted", target, backup))
-
-    def _make_parents(self, folder: Path) -> None:
-        missing: list[Path] = []
-        while not os.path.isdir(folder):
-            missing.append(folder)
-            folder = folder.parent
-        for path in reversed(missing):
-            os.mkdir(path)
-            self.steps.append(_Step("dir", path))
-
-    def rollback(self, cause: BaseException) -> None:
-        failures = 0
-        for step in reversed(self.steps):
-            try:
-                if step.kind == "dir":
-                    os.rmdir(step.path)
-                elif step.kind == "new":
-                    os.unlink(step.path)
-                elif step.backup is not None:
-                    os.replace(step.backup, step.path)
-            except OSError as exc:
-                failures += 1
-                logger.error("rollback could not restore %s: %s", step.path, exc)
-        logger.warning(
-            "file changes rolled back (%d step(s), %d failed) after: %r",
-            len(self.steps),
-            failures,
-            cause,
-        )
-        if failures:
-            cause.add_note(f"rollback left {failures} step(s) undone; see the error log")
-        self.steps.clear()
-
-    def commit(self) -> None:
-        for step in self.steps:
-            if step.backup is not None:
-                _discard(step.backup)
-        self.steps.clear()
-
-
-def _scratch_name(folder: Path, suffix: str) -> Path:
-    return folder / f"{_SCRATCH_PREFIX}{secrets.token_hex(6)}.{suffix}"
-
-
-def _write_temp(folder: Path, data: bytes, mode: int | None) -> Path:
-    """Write ``data`` to a fresh file beside its target, so ``os.replace`` is atomic."""
-    tmp = _scratch_name(folder, "tmp")
-    try:
-        # "x": never clobber; a new file gets 0o666 minus the umask, like any editor's.
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-            if mode is not None:
-                os.fchmod(handle.fileno(), mode)
-    except BaseException:
-        _discard(tmp)
-        raise
-    return tmp
-
-
-def _backup(target: Path) -> Path:
-    backup = _scratch_name(target.parent, "bak")
-    try:
-        # A hard link keeps the original inode (content, mode, times) at no copying cost.
-        os.link(target, backup)
-    except OSError:
-        shutil.copy2(target, backup)
-    return backup
-
-
-def _discard(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        logger.warning("could not remove scratch file %s: %s", path, exc)
 
 
 __all__ = [
     "ACTIONS",
     "DEFAULT_MAX_BYTES",
+    "JOURNAL_DIR",
     "PlannedChange",
+    "RecoveryReport",
     "WriteArea",
     "apply_file_changes",
     "normalise_path",
+    "recover_file_changes",
     "validate_file_changes",
 ]
