@@ -87,6 +87,12 @@ class _Needle:
         return self.found
 
 
+def _skip(run: re.Pattern[str], text: str, position: int, needle_at: int) -> int:
+    """Where a run of needle-free shallow objects starting at ``position`` ends."""
+    match = run.match(text, position, needle_at)
+    return position if match is None else match.end()
+
+
 def object_spans(text: str, needle: re.Pattern[str] | None = None) -> Iterator[ObjectSpan]:
     """Yield the candidate JSON objects of ``text`` in order, in one linear pass.
 
@@ -108,7 +114,7 @@ def object_spans(text: str, needle: re.Pattern[str] | None = None) -> Iterator[O
             hit = finder.next_at(position)
             if hit == len(text):
                 return
-            position = _RUN_OUTSIDE.match(text, position, hit).end()
+            position = _skip(_RUN_OUTSIDE, text, position, hit)
         top = _TOP.search(text, position)
         if top is None:
             return
@@ -148,7 +154,7 @@ def _deep_object(
         position = match.end()
         kind = match.lastindex
         if kind == _OPENING:
-            first, last = match.span(kind)
+            first, last = match.span(_OPENING)
             if text.count("{", first, last) == last - first:
                 opens.extend(range(first, last))
             else:
@@ -157,20 +163,20 @@ def _deep_object(
                 opens.extend(brace.end() - 1 for brace in chain)
             continue
         if kind == _WHOLE:
-            child_start = match.start(kind)
+            child_start = match.start(_WHOLE)
             if finder is not None:
                 hit = finder.next_at(child_start)
                 if position <= hit:
                     # Without the needle it would never be yielded; neither would the run
                     # of shallow objects that follows it up to the needle: skip that in C.
-                    position = _RUN_INSIDE.match(text, position, hit).end()
+                    position = _skip(_RUN_INSIDE, text, position, hit)
                     continue
             # Children of closed objects were dropped when those closed, so none is deeper.
             child_levels.append(len(opens))
             child_starts.append(child_start)
             child_ends.append(position)
             continue
-        first = match.start(kind)
+        first = match.start(_CLOSING)
         closing = min(position - first, len(opens))
         level = len(opens) - closing
         span_start = opens[level]
