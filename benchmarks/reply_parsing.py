@@ -52,9 +52,11 @@ def quadratic_parse(text: str) -> object:
     decoder = json.JSONDecoder()
     stripped = text.strip()
     try:
-        return validate_changes(json.loads(stripped))
+        whole = json.loads(stripped)
     except ValueError:
         pass
+    else:
+        return validate_changes(whole)
     first_object: object = None
     first_error: ValueError | None = None
     start = stripped.find("{")

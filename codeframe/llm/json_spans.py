@@ -6,6 +6,10 @@ attempt re-reads what follows it, and ``json.JSONDecodeError`` counts lines from
 of the text), which froze the event loop on large replies. This module only locates
 candidates: each outermost ``{ ... }`` whose braces balance outside JSON strings. The caller
 decodes each candidate once, so the total work stays proportional to the text.
+
+The price of one pass: inside a candidate a ``"`` always opens a string, so a stray ``{`` in
+prose followed by an odd number of quotes before the real JSON hides that JSON (it is read
+as the inside of a string), where a decode from every ``{`` would still have found it.
 """
 
 from __future__ import annotations
@@ -130,6 +134,29 @@ def object_spans(text: str, needle: re.Pattern[str] | None = None) -> Iterator[O
         position = end
 
 
+def inner_spans(text: str, span: ObjectSpan) -> Iterator[ObjectSpan]:
+    """Yield the objects directly inside the closed ``span``, in order.
+
+    For a candidate that did not decode: the JSON may sit one level down (doubled braces,
+    ``{{"files": ...}}``). Reading the inside once keeps the total work linear.
+    """
+    position = span.start + 1
+    while True:
+        match = _STRUCTURE.match(text, position, span.end - 1)
+        if match is None:
+            return
+        if match.lastindex == _WHOLE:
+            position = match.end()
+            yield ObjectSpan(match.start(_WHOLE), position)
+            continue
+        if match.lastindex != _OPENING:
+            return  # a closing brace at this level: the span was not balanced after all
+        end = yield from _deep_object(text, match.start(_OPENING), None)
+        if end is None:
+            return
+        position = end
+
+
 def _deep_object(
     text: str, start: int, finder: _Needle | None
 ) -> Generator[ObjectSpan, None, int | None]:
@@ -199,4 +226,4 @@ def _deep_object(
     return None
 
 
-__all__ = ["ObjectSpan", "object_spans"]
+__all__ = ["ObjectSpan", "inner_spans", "object_spans"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from codeframe.core.models import FileChange, GenerationResult
 from codeframe.errors import ResponseFormatError
-from codeframe.llm.json_spans import ObjectSpan, object_spans
+from codeframe.llm.json_spans import ObjectSpan, inner_spans, object_spans
 from codeframe.llm.messages import (
     block_field,
     content_blocks,
@@ -173,6 +173,20 @@ def _object_with_files(obj: Any) -> Mapping[str, Any] | None:
     return None
 
 
+def _files_object_inside(text: str, span: ObjectSpan) -> Mapping[str, Any] | None:
+    """The first object holding "files" directly inside a candidate that did not decode."""
+    if not span.closed or not _may_hold_files(text, span):
+        return None
+    for inner in inner_spans(text, span):
+        if _may_hold_files(text, inner):
+            obj = _decode_span(text, inner)
+            if not isinstance(obj, _DecodeFailure):
+                found = _object_with_files(obj)
+                if found is not None:
+                    return found
+    return None
+
+
 def parse_changes_text(text: str, *, max_chars: int = MAX_REPLY_CHARS) -> GenerationResult:
     """Find the files contract in reply text: plain JSON, a fenced block, or prose around it.
 
@@ -206,6 +220,9 @@ def parse_changes_text(text: str, *, max_chars: int = MAX_REPLY_CHARS) -> Genera
         if isinstance(obj, _DecodeFailure):
             if first_failure is None:
                 first_failure = obj
+            found = _files_object_inside(stripped, span)
+            if found is not None:
+                return validate_changes(found)
             continue
         found = _object_with_files(obj)
         if found is not None:

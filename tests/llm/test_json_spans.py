@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codeframe.llm.json_spans import ObjectSpan, object_spans
+from codeframe.llm.json_spans import ObjectSpan, inner_spans, object_spans
 
 
 def reference_spans(text: str) -> list[ObjectSpan]:
@@ -136,6 +136,51 @@ def test_deep_siblings_inside_an_unclosed_object_are_all_candidates() -> None:
 
 def test_an_unterminated_string_leaves_the_object_open() -> None:
     assert list(object_spans('x {"a": "never closed }')) == [ObjectSpan(2, 23, closed=False)]
+
+
+def reference_inner(text: str, span: ObjectSpan) -> list[ObjectSpan]:
+    """The objects directly inside a closed span, one character at a time."""
+    found: list[ObjectSpan] = []
+    depth = 0
+    in_string = False
+    index = span.start + 1
+    child_start = 0
+    while index < span.end - 1:
+        char = text[index]
+        if in_string:
+            if char == "\\":
+                index += 2
+                continue
+            in_string = char != '"'
+        elif char == '"':
+            in_string = True
+        elif char == "{":
+            depth += 1
+            if depth == 1:
+                child_start = index
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                found.append(ObjectSpan(child_start, index + 1))
+        index += 1
+    return found
+
+
+@settings(max_examples=600, deadline=None, derandomize=True)
+@given(text=texts)
+def test_inner_spans_match_the_character_loop(text: str) -> None:
+    for span in object_spans(text):
+        if span.closed:
+            assert list(inner_spans(text, span)) == reference_inner(text, span)
+
+
+def test_inner_spans_of_doubled_braces() -> None:
+    text = 'x {{"files": []} {"a": {"b": {"c": {"d": 1}}}} "{"} y'
+    (outer,) = object_spans(text)
+    assert [text[s:e] for s, e, _ in inner_spans(text, outer)] == [
+        '{"files": []}',
+        '{"a": {"b": {"c": {"d": 1}}}}',
+    ]
 
 
 # Five megabytes each (five times the reply cap): a loop that tried every "{" would not end.

@@ -241,6 +241,12 @@ def test_contract_wrapped_in_another_object_inside_prose_is_found() -> None:
     assert parse_changes_text(text) == CHANGES
 
 
+def test_doubled_braces_around_the_contract_are_read() -> None:
+    # As a model writes JSON inside an f-string or a template: {{ ... }}.
+    assert parse_changes_text("{" + json.dumps(CHANGES) + "}") == CHANGES
+    assert parse_changes_text("Answer: {see " + json.dumps(CHANGES) + " here}") == CHANGES
+
+
 def test_files_key_written_with_unicode_escapes_is_found() -> None:
     text = 'Note {"a": 1} then {"fil\\u0065s": [], "explanation": "escaped"}'
     assert parse_changes_text(text) == {"files": [], "explanation": "escaped"}
