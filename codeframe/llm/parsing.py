@@ -175,7 +175,9 @@ def _object_with_files(obj: Any) -> Mapping[str, Any] | None:
 
 def _files_object_inside(text: str, span: ObjectSpan) -> Mapping[str, Any] | None:
     """The first object holding "files" directly inside a candidate that did not decode."""
-    if not span.closed or not _may_hold_files(text, span):
+    if not span.closed or text.find("{", span.start + 1, span.end) == -1:
+        return None
+    if not _may_hold_files(text, span):
         return None
     for inner in inner_spans(text, span):
         if _may_hold_files(text, inner):
