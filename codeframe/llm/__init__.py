@@ -6,6 +6,7 @@ returning an ``anthropic.types.Message`` — so agents take any of them as ``cli
 
 from __future__ import annotations
 
+from codeframe.errors import ReplayMissError, ScriptMissError
 from codeframe.llm.cassette import CASSETTE_VERSION, RecordingClient, ReplayClient, request_key
 from codeframe.llm.live import (
     DEFAULT_MAX_TOKENS,
@@ -15,14 +16,17 @@ from codeframe.llm.live import (
 )
 from codeframe.llm.messages import (
     ClaudeClient,
+    TokenUsage,
     make_text_message,
     make_tool_message,
     message_text,
     reply_record,
+    token_usage,
 )
 from codeframe.llm.parsing import (
     CHANGES_TOOL,
     CHANGES_TOOL_NAME,
+    MAX_REPLY_CHARS,
     parse_changes,
     parse_changes_text,
     tool_choice_for_changes,
@@ -37,10 +41,14 @@ __all__ = [
     "CHANGES_TOOL_NAME",
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
+    "MAX_REPLY_CHARS",
     "ClaudeClient",
     "RecordingClient",
     "ReplayClient",
+    "ReplayMissError",
+    "ScriptMissError",
     "ScriptedClient",
+    "TokenUsage",
     "client_from_env",
     "default_model",
     "make_text_message",
@@ -50,6 +58,7 @@ __all__ = [
     "parse_changes_text",
     "reply_record",
     "request_key",
+    "token_usage",
     "tool_choice_for_changes",
     "usage_tokens",
     "validate_changes",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from anthropic.types import Message, StopReason, TextBlock, ToolUseBlock, Usage
@@ -94,15 +95,73 @@ def block_field(block: Any, name: str, default: Any = None) -> Any:
     return getattr(block, name, default)
 
 
+def content_blocks(message: Any) -> Sequence[Any]:
+    """The content blocks of a reply; anything but a list of blocks holds none."""
+    content = block_field(message, "content", None)
+    return content if isinstance(content, list | tuple) else ()
+
+
+def _block_text(block: Any) -> str:
+    text = block_field(block, "text", None)
+    if not isinstance(text, str):
+        return ""
+    kind = block_field(block, "type", None)
+    # Replies built as the original design's tests build them (``Mock(text=...)``) have no
+    # real ``type``; their text is the reply. A real type other than "text" is not text.
+    return text if not isinstance(kind, str) or kind == "text" else ""
+
+
 def message_text(message: Any) -> str:
     """The concatenated text blocks of a reply (tool calls and other blocks ignored)."""
-    content = block_field(message, "content", None) or ()
+    content = block_field(message, "content", None)
     if isinstance(content, str):
         return content
-    return "".join(
-        block_field(block, "text", "") or ""
-        for block in content
-        if block_field(block, "type") == "text"
+    return "".join(_block_text(block) for block in content_blocks(message))
+
+
+def reply_stop_reason(message: Any) -> str | None:
+    """The reply's ``stop_reason`` if it is a real string, else None (e.g. a Mock's)."""
+    reason = block_field(message, "stop_reason", None)
+    return reason if isinstance(reason, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """A reply's token figures, each None when the reply did not give a real count.
+
+    Kept apart because each kind is priced differently (cache writes cost more than input,
+    cache reads much less).
+    """
+
+    input: int | None = None
+    output: int | None = None
+    cache_creation_input: int | None = None
+    cache_read_input: int | None = None
+
+    @property
+    def total(self) -> int:
+        """All tokens the reply reports, missing figures counting 0."""
+        figures = (self.input, self.output, self.cache_creation_input, self.cache_read_input)
+        return sum(figure for figure in figures if figure is not None)
+
+
+def _count(value: Any) -> int | None:
+    # bool is an int subclass and a Mock is anything; neither is a token count.
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    return None
+
+
+def token_usage(message: Any) -> TokenUsage:
+    """The token figures of a reply (an SDK message, a dict or a duck-typed object)."""
+    usage = block_field(message, "usage", None)
+    if usage is None:
+        return TokenUsage()
+    return TokenUsage(
+        input=_count(block_field(usage, "input_tokens", None)),
+        output=_count(block_field(usage, "output_tokens", None)),
+        cache_creation_input=_count(block_field(usage, "cache_creation_input_tokens", None)),
+        cache_read_input=_count(block_field(usage, "cache_read_input_tokens", None)),
     )
 
 
@@ -114,8 +173,7 @@ def reply_record(message: Any) -> str:
     """
     text = message_text(message)
     parts = [text] if text else []
-    content = block_field(message, "content", None) or ()
-    for block in () if isinstance(content, str) else content:
+    for block in content_blocks(message):
         if block_field(block, "type") == "tool_use":
             call = {"tool": block_field(block, "name"), "input": block_field(block, "input")}
             parts.append(json.dumps(call, ensure_ascii=False, default=str))
@@ -126,9 +184,13 @@ __all__ = [
     "OFFLINE_MODEL",
     "ClaudeClient",
     "MessagesAPI",
+    "TokenUsage",
     "block_field",
+    "content_blocks",
     "make_text_message",
     "make_tool_message",
     "message_text",
     "reply_record",
+    "reply_stop_reason",
+    "token_usage",
 ]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from unittest.mock import Mock
+
 from anthropic.types import Message, TextBlock, ToolUseBlock
 
-from codeframe.llm import make_text_message, make_tool_message, message_text
+from codeframe.llm import make_text_message, make_tool_message, message_text, reply_record
 
 
 def test_text_message_is_a_real_sdk_message() -> None:
@@ -43,3 +46,31 @@ def test_message_text_joins_text_blocks_only() -> None:
     message.content.extend(make_text_message("one ").content + make_text_message("two").content)
     assert message_text(message) == "one two"
     assert message_text({"content": [{"type": "text", "text": "dict"}]}) == "dict"
+
+
+def test_a_block_without_a_real_type_but_with_str_text_is_text() -> None:
+    # How the original design's tests build replies: Mock blocks, no ``type``.
+    assert message_text(Mock(content=[Mock(text="one "), Mock(text="two")])) == "one two"
+    assert message_text({"content": [{"text": "no type"}]}) == "no type"
+    assert message_text(SimpleNamespace(content=[SimpleNamespace(type=None, text="x")])) == "x"
+
+
+def test_a_real_type_other_than_text_is_still_ignored() -> None:
+    blocks = [
+        SimpleNamespace(type="server_tool_use", text='{"files": []}'),
+        {"type": "thinking", "text": "hidden"},
+        SimpleNamespace(type="text", text="shown"),
+    ]
+    assert message_text(SimpleNamespace(content=blocks)) == "shown"
+
+
+def test_text_that_is_not_a_str_is_not_text() -> None:
+    blocks = [Mock(), SimpleNamespace(type="text", text=None), {"type": "text", "text": 3}]
+    assert message_text(SimpleNamespace(content=blocks)) == ""
+
+
+def test_content_that_is_not_a_list_of_blocks_has_no_text() -> None:
+    bare = Mock()  # every attribute, content included, is another Mock
+    assert message_text(bare) == ""
+    assert reply_record(bare) == ""
+    assert message_text(SimpleNamespace()) == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from types import SimpleNamespace
+from unittest.mock import Mock
 
 import pytest
 
@@ -192,3 +193,119 @@ def test_tool_definition_forces_submit_changes() -> None:
     assert item["properties"]["action"]["enum"] == ["create", "modify", "delete"]
     assert schema["required"] == ["files", "explanation"]
     json.dumps(CHANGES_TOOL)  # it is sent over the wire as-is
+
+
+# -- replies built the way the original design's tests build them --------------------------
+
+
+def test_seed_style_mock_reply_parses_as_text() -> None:
+    message = Mock(content=[Mock(text='{"files": []}')])
+    assert parse_changes(message) == {"files": [], "explanation": ""}
+
+
+def test_seed_style_mock_reply_with_prose_and_changes() -> None:
+    message = Mock(content=[Mock(text=f"Done:\n```json\n{json.dumps(CHANGES)}\n```")])
+    assert parse_changes(message) == CHANGES
+
+
+def test_usage_tokens_of_a_mock_reply_counts_zero() -> None:
+    assert usage_tokens(Mock(content=[Mock(text="{}")])) == (0, 0)
+
+
+def test_usage_tokens_ignores_figures_that_are_not_numbers() -> None:
+    usage = SimpleNamespace(
+        input_tokens=True,
+        output_tokens=7,
+        cache_read_input_tokens=Mock(),
+        cache_creation_input_tokens=None,
+    )
+    assert usage_tokens(SimpleNamespace(usage=usage)) == (0, 7)
+
+
+# -- which object wins -----------------------------------------------------------------------
+
+
+def test_a_stray_brace_in_prose_does_not_hide_the_json() -> None:
+    text = f"I replaced every {{ with a [ here:\n{json.dumps(CHANGES)}\nThat is all."
+    assert parse_changes_text(text) == CHANGES
+
+
+def test_truncated_text_reports_the_decode_error_not_a_file_entry() -> None:
+    text = 'Here: {"files": [{"path": "a.py", "action": "delete"}, {"path": "b.py", "acti'
+    with pytest.raises(ResponseFormatError, match="reply is not JSON: Unterminated string"):
+        parse_changes_text(text)
+
+
+def test_contract_wrapped_in_another_object_inside_prose_is_found() -> None:
+    text = "Result: " + json.dumps({"result": CHANGES}) + " (end)"
+    assert parse_changes_text(text) == CHANGES
+
+
+def test_doubled_braces_around_the_contract_are_read() -> None:
+    # As a model writes JSON inside an f-string or a template: {{ ... }}.
+    assert parse_changes_text("{" + json.dumps(CHANGES) + "}") == CHANGES
+    assert parse_changes_text("Answer: {see " + json.dumps(CHANGES) + " here}") == CHANGES
+
+
+def test_files_key_written_with_unicode_escapes_is_found() -> None:
+    text = 'Note {"a": 1} then {"fil\\u0065s": [], "explanation": "escaped"}'
+    assert parse_changes_text(text) == {"files": [], "explanation": "escaped"}
+
+
+def test_an_object_merely_mentioning_files_does_not_win() -> None:
+    text = 'Context {"note": "files are below"} and {"other": "files"}'
+    with pytest.raises(ResponseFormatError, match=r"missing 'files'.*keys: 'note'"):
+        parse_changes_text(text)
+
+
+def test_decode_error_position_counts_from_the_start_of_the_reply() -> None:
+    text = 'Line one\nline two {oops} and {"files": [, ]}'
+    # The first broken candidate is reported, at its place in the whole reply.
+    with pytest.raises(ResponseFormatError, match=r"line 2 column 11 \(char 19\)"):
+        parse_changes_text(text)
+
+
+def test_a_too_deeply_nested_reply_is_a_format_error() -> None:
+    with pytest.raises(ResponseFormatError, match="nested too deeply"):
+        parse_changes_text('{"a": ' * 5_000)
+    with pytest.raises(ResponseFormatError, match="nested too deeply"):
+        parse_changes_text('{"files": [], "x": ' + "[" * 5_000 + "]" * 5_000 + "}")
+    with pytest.raises(ResponseFormatError, match="nested too deeply"):
+        parse_changes_text("[" * 5_000 + "]" * 5_000)
+
+
+# -- large replies: linear time ---------------------------------------------------------------
+# Each reply is a million characters (the default cap). Trying a decode from every "{" needs
+# minutes to hours for these (each failure counts lines from the start of the text); a
+# linear parse needs well under a second, so the timeout is generous, not a speed target.
+
+_MILLION = 1_000_000
+
+
+def _repeat(unit: str, size: int = _MILLION) -> str:
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("{" * _MILLION, "Expecting property name", id="open-braces"),
+        pytest.param(_repeat('{"a": '), "nested too deeply", id="nested-keys"),
+        pytest.param(_repeat("function f() { return {a: 1}; }\n"), "Expecting", id="code-prose"),
+        pytest.param(_repeat('{"files": x}'), "Expecting value", id="broken-contracts"),
+        pytest.param(_repeat("{}"), "missing 'files'", id="empty-objects"),
+        pytest.param("{" + _repeat('"\\"', _MILLION - 1), "Expecting", id="quotes-and-escapes"),
+    ],
+)
+def test_brace_rich_replies_of_a_million_characters_are_refused(text: str, message: str) -> None:
+    with pytest.raises(ResponseFormatError, match=message):
+        parse_changes_text(text)
+
+
+@pytest.mark.timeout(30)
+def test_the_contract_after_a_million_characters_of_braces_is_found() -> None:
+    reply = json.dumps(CHANGES)
+    text = "Use { carefully. " + _repeat("{} ", _MILLION - len(reply) - 17) + reply
+    assert len(text) == _MILLION
+    assert parse_changes_text(text) == CHANGES
