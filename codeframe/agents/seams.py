@@ -95,12 +95,15 @@ class WorkerStore(StatusStore, Protocol):
         request: Mapping[str, Any],
         reply_text: str | None,
         stop_reason: str | None,
-        input_tokens: int,
-        output_tokens: int,
+        input_tokens: int | None,
+        output_tokens: int | None,
         latency_s: float,
         error: str | None = None,
         count_tokens: bool = False,
         secrets: Iterable[str | None] = (),
+        cache_write_tokens: int | None = None,
+        cache_read_tokens: int | None = None,
+        cost_usd: float | None = None,
     ) -> int: ...
 
 

@@ -38,11 +38,17 @@ from codeframe.core.models import (
 )
 from codeframe.errors import MissingAPIKeyError, RunnerUnavailableError
 from codeframe.indexing.codebase_index import CodebaseIndex
-from codeframe.llm import DEFAULT_MAX_TOKENS, default_model, reply_record, usage_tokens
+from codeframe.llm import (
+    DEFAULT_MAX_TOKENS,
+    TokenUsage,
+    default_model,
+    reply_record,
+    token_usage,
+)
 from codeframe.llm.call import CallRecord, ChangeRequest, ask_for_changes
 from codeframe.llm.failures import describe_failure
 from codeframe.llm.live import live_client
-from codeframe.llm.messages import ClaudeClient
+from codeframe.llm.messages import ClaudeClient, reply_stop_reason
 from codeframe.persistence.retry import retry_when_busy
 from codeframe.redaction import clean_result, register_secret
 from codeframe.testing.test_runner import TestRunner
@@ -236,7 +242,7 @@ class WorkerAgent:
 
     def _record_call(self, task_id: int, attempt: int, call: CallRecord) -> None:
         reply = call.reply
-        tokens_in, tokens_out = usage_tokens(reply) if reply is not None else (0, 0)
+        usage = token_usage(reply) if reply is not None else TokenUsage()
         error = call.error
         self.db.record_llm_call(
             task_id=task_id,
@@ -245,9 +251,11 @@ class WorkerAgent:
             model=self.model,
             request={"system": call.request.system, "messages": call.request.messages},
             reply_text=reply_record(reply) if reply is not None else None,
-            stop_reason=getattr(reply, "stop_reason", None),
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
+            stop_reason=reply_stop_reason(reply) if reply is not None else None,
+            input_tokens=usage.input,
+            output_tokens=usage.output,
+            cache_write_tokens=usage.cache_creation_input,
+            cache_read_tokens=usage.cache_read_input,
             latency_s=call.latency_s,
             error=None if error is None else describe_failure(error, api_key=self.api_key).message,
             count_tokens=True,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from pandas.api.extensions import ExtensionDtype
 
-from codeframe.core.models import BlockerSeverity, CaseOutcome, TaskStatus, TestStatus
+from codeframe.core.models import BlockerSeverity, BlockerType, CaseOutcome, TaskStatus, TestStatus
 from codeframe.persistence.read_models import ReadModels
 
 if TYPE_CHECKING:  # pandas imports the Styler (and jinja2) only when asked for one
@@ -27,6 +27,7 @@ TASK_STATUS = pd.CategoricalDtype([s.value for s in TaskStatus], ordered=True)
 TEST_STATUS = pd.CategoricalDtype([s.value for s in TestStatus], ordered=True)
 CASE_OUTCOME = pd.CategoricalDtype([s.value for s in CaseOutcome], ordered=True)
 SEVERITY = pd.CategoricalDtype([s.value for s in BlockerSeverity], ordered=True)
+BLOCKER_TYPE = pd.CategoricalDtype([s.value for s in BlockerType], ordered=True)
 UTC = pd.DatetimeTZDtype("ns", "UTC")
 TEXT = pd.StringDtype()
 INT = "int64"
@@ -48,6 +49,8 @@ TASK_COLUMNS: Columns = (
     ("attempts", INT),
     ("last_test_status", TEST_STATUS),
     ("actual_tokens", MAYBE_INT),
+    ("cost_usd", FLOAT),
+    ("worker", TEXT),
     ("error", TEXT),
     ("created_at", UTC),
     ("completed_at", UTC),
@@ -84,9 +87,11 @@ BLOCKER_COLUMNS: Columns = (
     ("task_id", INT),
     ("task_title", TEXT),
     ("severity", SEVERITY),
+    ("blocker_type", BLOCKER_TYPE),
     ("reason", TEXT),
     ("question", TEXT),
     ("resolution", TEXT),
+    ("resolved_by", TEXT),
     ("created_at", UTC),
     ("resolved_at", UTC),
 )
@@ -108,8 +113,11 @@ LLM_CALL_COLUMNS: Columns = (
     ("agent_id", TEXT),
     ("attempt", INT),
     ("model", TEXT),
-    ("input_tokens", INT),
-    ("output_tokens", INT),
+    ("input_tokens", MAYBE_INT),
+    ("output_tokens", MAYBE_INT),
+    ("cache_write_tokens", MAYBE_INT),
+    ("cache_read_tokens", MAYBE_INT),
+    ("cost_usd", FLOAT),
     ("latency_s", FLOAT),
     ("stop_reason", TEXT),
     ("error", TEXT),

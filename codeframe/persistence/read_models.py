@@ -42,6 +42,8 @@ class TaskRow(TypedDict):
     attempts: int
     last_test_status: str | None
     actual_tokens: int | None
+    cost_usd: float
+    worker: str | None
     error: str | None
     created_at: str
     completed_at: str | None
@@ -81,9 +83,11 @@ class BlockerRow(TypedDict):
     task_id: int
     task_title: str
     severity: str
+    blocker_type: str
     reason: str
     question: str
     resolution: str | None
+    resolved_by: str | None
     created_at: str
     resolved_at: str | None
 
@@ -107,8 +111,11 @@ class LlmCallRow(TypedDict):
     agent_id: str | None
     attempt: int
     model: str | None
-    input_tokens: int
-    output_tokens: int
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_write_tokens: int | None
+    cache_read_tokens: int | None
+    cost_usd: float | None
     latency_s: float
     stop_reason: str | None
     error: str | None
@@ -170,7 +177,7 @@ _LAST_TEST_STATUS = (
 _TASKS = f"""SELECT t.id AS task_id, t.title, t.status, t.assigned_to, t.depends_on,
            t.priority, t.workflow_step, {_ATTEMPTS} AS attempts,
            {_LAST_TEST_STATUS} AS last_test_status,
-           t.actual_tokens, t.error, t.created_at, t.completed_at
+           t.actual_tokens, t.cost_usd, t.worker, t.error, t.created_at, t.completed_at
     FROM tasks t {{where}} ORDER BY t.id"""
 
 _TEST_RESULTS = """SELECT r.id AS test_result_id, r.task_id, t.title AS task_title, r.attempt,
@@ -187,7 +194,8 @@ _CORRECTION_ATTEMPTS = """SELECT c.id AS attempt_id, c.task_id, t.title AS task_
     LEFT JOIN test_results r ON r.id = c.test_result_id {where} ORDER BY c.id"""
 
 _BLOCKERS = """SELECT b.id AS blocker_id, b.task_id, t.title AS task_title, b.severity,
-           b.reason, b.question, b.resolution, b.created_at, b.resolved_at
+           b.blocker_type, b.reason, b.question, b.resolution, b.resolved_by, b.created_at,
+           b.resolved_at
     FROM blockers b JOIN tasks t ON t.id = b.task_id {where} ORDER BY b.id"""
 
 _TEST_CASES = """SELECT c.id AS test_case_id, c.test_result_id, r.task_id,
@@ -198,8 +206,8 @@ _TEST_CASES = """SELECT c.id AS test_case_id, c.test_result_id, r.task_id,
 
 # A call made outside any task has no project, so only the all-projects view shows it.
 _LLM_CALLS = """SELECT l.id AS call_id, l.task_id, t.title AS task_title, l.agent_id,
-           l.attempt, l.model, l.input_tokens, l.output_tokens, l.latency_s, l.stop_reason,
-           l.error, l.created_at
+           l.attempt, l.model, l.input_tokens, l.output_tokens, l.cache_write_tokens,
+           l.cache_read_tokens, l.cost_usd, l.latency_s, l.stop_reason, l.error, l.created_at
     FROM llm_calls l LEFT JOIN tasks t ON t.id = l.task_id {where} ORDER BY l.id"""
 
 _PANEL_TASKS = f"""SELECT t.id AS task_id, t.title, t.status, t.assigned_to, t.actual_tokens,

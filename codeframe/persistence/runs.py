@@ -41,6 +41,20 @@ logger = logging.getLogger(__name__)
 STALE_RUN_AFTER_S = 120.0
 
 
+def _count_or_none(value: object) -> int | None:
+    """A token count as the ledger stores it: a non-negative int, else NULL."""
+    if type(value) is int and value >= 0:
+        return value
+    return None
+
+
+def _money_or_none(value: object) -> float | None:
+    """A cost as the ledger stores it: a non-negative real number of dollars, else NULL."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None
+
+
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -90,12 +104,15 @@ class RunsMixin(Store):
         request: Mapping[str, Any],
         reply_text: str | None,
         stop_reason: str | None,
-        input_tokens: int,
-        output_tokens: int,
+        input_tokens: int | None,
+        output_tokens: int | None,
         latency_s: float,
         error: str | None = None,
         count_tokens: bool = False,
         secrets: Iterable[str | None] = (),
+        cache_write_tokens: int | None = None,
+        cache_read_tokens: int | None = None,
+        cost_usd: float | None = None,
     ) -> int:
         """Record one Claude call. ``request`` ({system, messages, ...}) is stored as JSON
         without header or credential keys; any API key value — from the environment, or in
@@ -103,8 +120,10 @@ class RunsMixin(Store):
         Text that UTF-8 cannot hold (a lone surrogate from an odd file name) is escaped, never
         a reason to lose the row.
 
-        With ``count_tokens`` the call's tokens are added to the task's ``actual_tokens`` in
-        the same transaction (one commit per call keeps a worker's orchestration cheap).
+        Token counts and the cost are stored only when they are real numbers; anything else
+        (a stand-in client's mock usage, say) is stored as NULL, never an error. With
+        ``count_tokens`` the call's tokens (cache reads and writes included) and its cost are
+        added to the task's ``actual_tokens`` and ``cost_usd`` in the same transaction.
         """
         values = (
             task_id,
@@ -114,24 +133,30 @@ class RunsMixin(Store):
             _scrub_request(request, secrets),
             None if reply_text is None else _opt_storable(redact(reply_text, secrets)),
             _opt_storable(stop_reason),
-            _int_in(input_tokens or 0, 0, None, "input_tokens"),
-            _int_in(output_tokens or 0, 0, None, "output_tokens"),
+            _count_or_none(input_tokens),
+            _count_or_none(output_tokens),
             float(latency_s or 0.0),
             None if error is None else _opt_storable(redact(error, secrets)),
             utc_now(),
+            _count_or_none(cache_write_tokens),
+            _count_or_none(cache_read_tokens),
+            _money_or_none(cost_usd),
         )
         with self._write(("task", "tasks", task_id)) as conn:
             cur = conn.execute(
                 "INSERT INTO llm_calls (task_id, agent_id, attempt, model, request, reply_text,"
-                " stop_reason, input_tokens, output_tokens, latency_s, error, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " stop_reason, input_tokens, output_tokens, latency_s, error, created_at,"
+                " cache_write_tokens, cache_read_tokens, cost_usd)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
-            tokens = values[7] + values[8]
-            if count_tokens and task_id is not None and tokens:
+            tokens = sum(n for n in (values[7], values[8], values[12], values[13]) if n)
+            cost = values[14] or 0.0
+            if count_tokens and task_id is not None and (tokens or cost):
                 conn.execute(
-                    "UPDATE tasks SET actual_tokens = COALESCE(actual_tokens, 0) + ? WHERE id = ?",
-                    (tokens, task_id),
+                    "UPDATE tasks SET actual_tokens = COALESCE(actual_tokens, 0) + ?,"
+                    " cost_usd = cost_usd + ? WHERE id = ?",
+                    (tokens, cost, task_id),
                 )
         return int(cur.lastrowid or 0)
 

@@ -17,7 +17,8 @@ from codeframe.persistence.database import Database
 COLUMNS = {
     "tasks_frame": [
         "task_id", "title", "status", "assigned_to", "depends_on", "priority", "workflow_step",
-        "attempts", "last_test_status", "actual_tokens", "error", "created_at", "completed_at",
+        "attempts", "last_test_status", "actual_tokens", "cost_usd", "worker", "error",
+        "created_at", "completed_at",
     ],
     "test_results_frame": [
         "test_result_id", "task_id", "task_title", "attempt", "status", "passed", "failed",
@@ -28,8 +29,8 @@ COLUMNS = {
         "fix_description", "files", "test_result_id", "test_status", "created_at",
     ],
     "blockers_frame": [
-        "blocker_id", "task_id", "task_title", "severity", "reason", "question", "resolution",
-        "created_at", "resolved_at",
+        "blocker_id", "task_id", "task_title", "severity", "blocker_type", "reason",
+        "question", "resolution", "resolved_by", "created_at", "resolved_at",
     ],
     "test_cases_frame": [
         "test_case_id", "test_result_id", "task_id", "task_title", "attempt", "node_id",
@@ -37,7 +38,8 @@ COLUMNS = {
     ],
     "llm_calls_frame": [
         "call_id", "task_id", "task_title", "agent_id", "attempt", "model", "input_tokens",
-        "output_tokens", "latency_s", "stop_reason", "error", "created_at",
+        "output_tokens", "cache_write_tokens", "cache_read_tokens", "cost_usd", "latency_s",
+        "stop_reason", "error", "created_at",
     ],
 }  # fmt: skip
 
@@ -308,7 +310,8 @@ class OneTaskSource:
             {
                 "task_id": 7, "title": "t", "status": "in_progress", "assigned_to": None,
                 "depends_on": [3], "priority": 0, "workflow_step": 2, "attempts": 2,
-                "last_test_status": "failed", "actual_tokens": None, "error": None,
+                "last_test_status": "failed", "actual_tokens": None, "cost_usd": 0.0,
+                "worker": None, "error": None,
                 "created_at": "2025-11-08T14:30:45.123456Z", "completed_at": None,
             }
         ]  # fmt: skip

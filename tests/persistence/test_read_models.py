@@ -149,7 +149,8 @@ def test_task_rows_count_attempts_take_the_newest_run_and_decode_dependencies(
     assert fix == {
         "task_id": shop["fix"], "title": "Fix ISBN check", "status": "completed",
         "assigned_to": "backend-1", "depends_on": [], "priority": 2, "workflow_step": 1,
-        "attempts": 1, "last_test_status": "passed", "actual_tokens": 1350, "error": None,
+        "attempts": 1, "last_test_status": "passed", "actual_tokens": 1350, "cost_usd": 0.0,
+        "worker": None, "error": None,
         "created_at": fix["created_at"], "completed_at": fix["completed_at"],
     }  # fmt: skip
     assert fix["created_at"].endswith("Z") and fix["completed_at"] is not None
@@ -309,8 +310,8 @@ def test_panel_overview_agrees_with_the_per_task_public_reads(
             "last_test_status": runs[-1]["status"] if runs else None,
         })  # fmt: skip
     expected_blockers = [
-        {"blocker_id": b["id"], "task_id": b["task_id"], "reason": b["reason"],
-         "question": b["question"]}
+        {"blocker_id": b["id"], "task_id": b["task_id"], "blocker_type": b["blocker_type"],
+         "reason": b["reason"], "question": b["question"]}
         for b in sorted(db.get_blockers(project_id), key=lambda b: b["id"])
     ]  # fmt: skip
     assert db.panel_overview(project_id) == {
