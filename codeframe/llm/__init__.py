@@ -1,4 +1,4 @@
-"""Talking to Claude: response parsing and the offline clients (scripted, record/replay).
+"""Talking to Claude: response parsing, the offline clients (scripted, record/replay), prices.
 
 Every client here has the SDK's shape — ``await client.messages.create(**kwargs)``
 returning an ``anthropic.types.Message`` — so agents take any of them as ``client=``.
@@ -29,6 +29,7 @@ from codeframe.llm.parsing import (
     usage_tokens,
     validate_changes,
 )
+from codeframe.llm.pricing import Prices, PriceTable, estimate_input_tokens, format_usd
 from codeframe.llm.scripted import ScriptedClient
 
 __all__ = [
@@ -38,11 +39,15 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
     "ClaudeClient",
+    "PriceTable",
+    "Prices",
     "RecordingClient",
     "ReplayClient",
     "ScriptedClient",
     "client_from_env",
     "default_model",
+    "estimate_input_tokens",
+    "format_usd",
     "make_text_message",
     "make_tool_message",
     "message_text",
