@@ -1,4 +1,4 @@
-"""Talking to Claude: response parsing and the offline clients (scripted, record/replay).
+"""Talking to Claude: response parsing, the offline clients (scripted, record/replay), prices.
 
 Every client here has the SDK's shape — ``await client.messages.create(**kwargs)``
 returning an ``anthropic.types.Message`` — so agents take any of them as ``client=``.
@@ -33,6 +33,7 @@ from codeframe.llm.parsing import (
     usage_tokens,
     validate_changes,
 )
+from codeframe.llm.pricing import Prices, PriceTable, estimate_input_tokens, format_usd
 from codeframe.llm.scripted import ScriptedClient
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "DEFAULT_MODEL",
     "MAX_REPLY_CHARS",
     "ClaudeClient",
+    "PriceTable",
+    "Prices",
     "RecordingClient",
     "ReplayClient",
     "ReplayMissError",
@@ -51,6 +54,8 @@ __all__ = [
     "TokenUsage",
     "client_from_env",
     "default_model",
+    "estimate_input_tokens",
+    "format_usd",
     "make_text_message",
     "make_tool_message",
     "message_text",
