@@ -30,6 +30,7 @@ it derives from that too, so code that expects the built-in keeps working::
     ├── RunTimeoutError          (+ TimeoutError)  a lead-agent run passed its deadline
     ├── TaskTimeoutError         (+ TimeoutError)  one task ran past its run's task_timeout
     ├── MissingProjectRootError  (+ FileNotFoundError)  the project folder does not exist
+    ├── BudgetExceededError                        the next call could pass a task's or run's budget
     ├── ScriptMissError                            a scripted client has no reply
     ├── DemoWorkdirError         (+ FileExistsError)  a demo folder we will not wipe
     ├── DemoScriptError          (+ ValueError)    a malformed folder of demo replies
@@ -205,6 +206,29 @@ class MissingProjectRootError(CodeframeError, FileNotFoundError):
     retryable = False
 
 
+class BudgetExceededError(CodeframeError):
+    """The next model call could take a task (``scope="task"``) or a run past its budget.
+
+    The call is not made; the task is blocked with a budget blocker asking ``question``.
+    """
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: str,
+        spent: float,
+        limit: float,
+        estimate: float,
+        question: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.scope, self.spent, self.limit, self.estimate = scope, spent, limit, estimate
+        self.question = question
+
+
 class DemoWorkdirError(CodeframeError, FileExistsError):
     """The demo's work folder exists, is not empty and is not one of ours; we will not wipe it."""
 
@@ -226,6 +250,7 @@ class UnsupportedPlatformError(CodeframeError):
 
 
 __all__ = [
+    "BudgetExceededError",
     "ClaudeTimeoutError",
     "CodeframeError",
     "ContentTooLargeError",

@@ -25,7 +25,12 @@ from codeframe.agents.lifecycle import Outcome, Transition
 from codeframe.agents.seams import Workspace
 from codeframe.core.file_changes import normalise_path
 from codeframe.core.models import BlockerType, ExecutionResult, TaskStatus
-from codeframe.errors import IllegalTransitionError, MissingProjectRootError, TaskTimeoutError
+from codeframe.errors import (
+    BudgetExceededError,
+    IllegalTransitionError,
+    MissingProjectRootError,
+    TaskTimeoutError,
+)
 from codeframe.llm.failures import describe_failure
 from codeframe.redaction import redacted_traceback
 
@@ -73,6 +78,14 @@ class TaskExecution:
         self.explanation = ""
         self.run_lines: list[str] = []
         self.last_run: RecordedRun | None = None
+        #: What the task's calls have cost, this execution's included, and its own limit
+        #: (the task's ``budget_usd``, else its run's per-task budget).
+        self.task_spent = float(task.get("cost_usd") or 0.0)
+        budget = worker.budget
+        own = task.get("budget_usd")
+        self.task_budget: float | None = (
+            float(own) if own is not None else (budget.task_limit if budget else None)
+        )
         #: What ``execute_task`` returns, kept from the moment the final status is written:
         #: a cancel or a fault after that must not overwrite it.
         self.result: ExecutionResult | None = None
@@ -110,6 +123,8 @@ class TaskExecution:
         except asyncio.CancelledError:
             await self._cancelled(task_id)
             raise
+        except BudgetExceededError as exc:
+            return await self._over_budget(task_id, exc)
         except Exception as exc:
             if isinstance(exc, IllegalTransitionError) and exc.transition == Transition.START:
                 raise  # not a task this worker may run now (e.g. one already completed)
@@ -206,6 +221,19 @@ class TaskExecution:
             question=_BLOCK_QUESTION,
             blocker_type=BlockerType.TESTS,
             error=f"Blocked after {MAX_CORRECTION_ATTEMPTS} correction attempts: {reason}",
+            agent_id=self.worker.agent_id,
+            output=self.output(),
+        )
+        return self._keep(outcome)
+
+    async def _over_budget(self, task_id: int, exc: BudgetExceededError) -> ExecutionResult:
+        """The next call would pass a budget: block the task (no call is cut short)."""
+        logger.info("task %s blocked on its budget: %s", task_id, exc)
+        outcome = await self.worker.lifecycle.block(
+            task_id,
+            reason=str(exc),
+            question=exc.question,
+            blocker_type=BlockerType.BUDGET,
             agent_id=self.worker.agent_id,
             output=self.output(),
         )

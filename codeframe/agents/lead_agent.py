@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from codeframe.agents.agent_pool_manager import AgentPoolManager
+from codeframe.agents.budget import RunBudget
 from codeframe.agents.dependency_resolver import DependencyResolver
 from codeframe.agents.lifecycle import TaskLifecycle
 from codeframe.agents.run import Run
@@ -26,7 +27,8 @@ from codeframe.agents.simple_assignment import SimpleAgentAssigner
 from codeframe.agents.worker_options import WorkerFactory
 from codeframe.errors import InvalidInputError, MissingProjectRootError, RunTimeoutError
 from codeframe.indexing.codebase_index import CodebaseIndex
-from codeframe.llm.messages import ClaudeClient
+from codeframe.llm.messages import ClaudeClient, is_offline
+from codeframe.llm.pricing import PriceTable
 from codeframe.persistence.blockers import Answered
 from codeframe.persistence.retry import retry_when_busy
 from codeframe.redaction import redacted_traceback, register_secret
@@ -59,6 +61,7 @@ class LeadAgent:
         worker_timeout: float = 300.0,
         frontend_dir: str = "frontend",
         worker_factory: WorkerFactory | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         if max_agents < 1:
             raise InvalidInputError(f"max_agents must be at least 1, got {max_agents}")
@@ -87,7 +90,10 @@ class LeadAgent:
             timeout=worker_timeout,
             frontend_dir=frontend_dir,
             worker_factory=worker_factory,
+            **({} if prices is None else {"prices": prices}),
         )
+        #: Whether the workers' calls are simulated (an offline client): tokens cost nothing.
+        self.simulated = is_offline(client) if client is not None else False
         self._custom_factory = worker_factory is not None
         self._run: Run | None = None  # the run under way, if any
 
@@ -101,12 +107,16 @@ class LeadAgent:
         timeout: float | None = None,  # noqa: ASYNC109
         *,
         task_timeout: float | None = 300,
+        budget_usd: float | None = None,
+        task_budget_usd: float | None = None,
     ) -> dict[str, Any]:
         """Run the project's pending tasks; returns the summary, or raises on timeout/cancel.
 
         ``timeout`` is a deadline for the whole run (``None``: none); ``task_timeout`` bounds
         one task's execution — a task past it fails (a retry may still mend it) and the run
-        goes on.
+        goes on. ``budget_usd`` caps what the run's model calls may cost: once it is spent no
+        new task starts; ``task_budget_usd`` caps each task (a task's own ``budget_usd`` wins).
+        A call that could pass either is not made: its task is blocked with a budget blocker.
         """
         if max_concurrent < 1:
             raise InvalidInputError(f"max_concurrent must be at least 1, got {max_concurrent}")
@@ -115,20 +125,25 @@ class LeadAgent:
         for name, bound in (("timeout", timeout), ("task_timeout", task_timeout)):
             if bound is not None and bound <= 0:
                 raise InvalidInputError(f"{name} must be positive seconds or None, got {bound}")
+        for name, money in (("budget_usd", budget_usd), ("task_budget_usd", task_budget_usd)):
+            if money is not None and not money >= 0:
+                raise InvalidInputError(f"{name} must be 0 or more dollars, or None, got {money}")
         if not self.project_root.is_dir():
             raise MissingProjectRootError(
                 f"the project folder {self.project_root} does not exist; nothing was run"
             )
         run_id = self.db.start_run(self.project_id, workspace_path=self.project_root)
         lifecycle = self._lifecycle(run_id)
+        budget = RunBudget(budget_usd, task_budget_usd)
         run = Run(
             self,
             run_id,
             lifecycle,
             max_retries=max_retries,
             limit=min(max_concurrent, self.max_agents),
+            budget=budget,
         )
-        self._equip_workers(lifecycle, task_timeout)
+        self._equip_workers(lifecycle, task_timeout, budget)
         self._run = run
         heartbeat = asyncio.create_task(self._heartbeat(run_id), name="codeframe-heartbeat")
         summary: dict[str, Any] = {}
@@ -184,7 +199,9 @@ class LeadAgent:
     def _lifecycle(self, run_id: int | None = None) -> TaskLifecycle:
         return TaskLifecycle(self.db, Emitter(self.ws_manager, self.project_id), run_id=run_id)
 
-    def _equip_workers(self, lifecycle: TaskLifecycle, task_timeout: float | None) -> None:
+    def _equip_workers(
+        self, lifecycle: TaskLifecycle, task_timeout: float | None, budget: RunBudget
+    ) -> None:
         """One frozen set of worker dependencies for this run: its lifecycle and code index.
 
         The index is built once per run and shared (workers update it as they write).
@@ -195,7 +212,10 @@ class LeadAgent:
         pool = self.agent_pool_manager
         if not self._custom_factory:
             options = pool.worker_options.with_run(
-                codebase_index=self.codebase_index, lifecycle=lifecycle, task_timeout=task_timeout
+                codebase_index=self.codebase_index,
+                lifecycle=lifecycle,
+                task_timeout=task_timeout,
+                budget=budget,
             )
             pool.worker_factory = pool.default_factory(options)
 

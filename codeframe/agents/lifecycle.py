@@ -185,7 +185,12 @@ class TaskLifecycle:
         outcome = self._settle(task_id, Outcome(DONE, tokens=row["actual_tokens"]))
         await self.emit(
             TaskStatusChanged(
-                self.project_id, task_id, DONE, agent_id, actual_tokens=row["actual_tokens"]
+                self.project_id,
+                task_id,
+                DONE,
+                agent_id,
+                actual_tokens=row["actual_tokens"],
+                cost_usd=row["cost_usd"],
             )
         )
         return outcome
@@ -243,6 +248,7 @@ class TaskLifecycle:
                 BLOCKED,
                 agent_id,
                 actual_tokens=row["actual_tokens"],
+                cost_usd=row["cost_usd"],
             )
         )
         return outcome
@@ -267,7 +273,12 @@ class TaskLifecycle:
         )
         await self.emit(
             TaskStatusChanged(
-                self.project_id, task_id, FAILED, agent_id, actual_tokens=row["actual_tokens"]
+                self.project_id,
+                task_id,
+                FAILED,
+                agent_id,
+                actual_tokens=row["actual_tokens"],
+                cost_usd=row["cost_usd"],
             )
         )
         return outcome

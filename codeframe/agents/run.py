@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from codeframe.agents.budget import RunBudget
 from codeframe.agents.lifecycle import Outcome, TaskLifecycle
 from codeframe.agents.simple_assignment import normalize_agent_type
 from codeframe.core.models import FINAL_STATUSES, BlockerType, TaskStatus
@@ -79,6 +80,7 @@ class Run:
         *,
         max_retries: int,
         limit: int,
+        budget: RunBudget | None = None,
     ) -> None:
         self.lead = lead
         self.store = lead.db
@@ -90,6 +92,7 @@ class Run:
         self.run_id = run_id
         self.max_retries = max_retries
         self.limit = limit
+        self.budget = budget or RunBudget()
         self.started = time.monotonic()
         self.retries = 0
         self.executions: dict[int, int] = {}
@@ -151,7 +154,7 @@ class Run:
             if task_id in self.waiting:
                 self._push(task_id)
         while self.ready or self.running:
-            while self.ready and len(self.running) < self.limit:
+            while self.ready and len(self.running) < self.limit and not self._out_of_budget():
                 await self._start(heapq.heappop(self.ready)[1])
             if not self.running:
                 break
@@ -175,6 +178,20 @@ class Run:
         if needed <= self.resolver.completed_tasks:
             self._push(task_id)
             self.finished.put_nowait(None)
+
+    def _out_of_budget(self) -> bool:
+        """Whether the run's budget is spent: then it starts no new task (running ones go on
+        to their next call, which their own check refuses)."""
+        if not self.budget.reached:
+            return False
+        if self.ready:
+            logger.info(
+                "run %s reached its budget: %d ready task(s) stay pending",
+                self.run_id,
+                len(self.ready),
+            )
+            self.ready.clear()
+        return True
 
     def _push(self, task_id: int) -> None:
         heapq.heappush(self.ready, (self.plan[task_id].order, task_id))
@@ -390,6 +407,10 @@ class Run:
             "cancelled": counts[TaskStatus.CANCELLED],
             "retries": self.retries,
             "execution_time": time.monotonic() - self.started,
+            "cost_usd": round(self.budget.spent, 6),
+            "simulated": self.lead.simulated,
+            "budget_usd": self.budget.limit,
+            "budget_reached": self.budget.reached,
         }
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from codeframe.agents import prompts
+from codeframe.agents.budget import RunBudget, check_call
 from codeframe.agents.context import task_context
 from codeframe.agents.correction import (
     RecordedRun,
@@ -48,7 +49,9 @@ from codeframe.llm import (
 from codeframe.llm.call import CallRecord, ChangeRequest, ask_for_changes
 from codeframe.llm.failures import describe_failure
 from codeframe.llm.live import live_client
-from codeframe.llm.messages import ClaudeClient, reply_stop_reason
+from codeframe.llm.messages import OFFLINE_MODEL, ClaudeClient, is_offline, reply_stop_reason
+from codeframe.llm.parsing import CHANGES_TOOL
+from codeframe.llm.pricing import PriceTable, estimate_input_tokens
 from codeframe.persistence.retry import retry_when_busy
 from codeframe.redaction import clean_result, register_secret
 from codeframe.testing.test_runner import TestRunner
@@ -79,6 +82,8 @@ class WorkerAgent:
         max_file_bytes: int = 1_000_000,
         lifecycle: TaskLifecycle | None = None,
         task_timeout: float | None = None,
+        prices: PriceTable | None = None,
+        budget: RunBudget | None = None,
     ) -> None:
         self.project_id = project_id
         self.db = db
@@ -96,6 +101,9 @@ class WorkerAgent:
         self.max_file_bytes = max_file_bytes
         #: Bounds one ``execute_task`` (a run's ``task_timeout``); ``timeout`` bounds one call.
         self.task_timeout = task_timeout
+        #: What calls cost (``PriceTable.default()`` unless given) and the run's budget.
+        self.prices = prices or PriceTable.default()
+        self.budget = budget
         self._given_lifecycle = lifecycle
         self._own_lifecycle: TaskLifecycle | None = None
         self._owns_client = False
@@ -231,18 +239,57 @@ class WorkerAgent:
     async def _ask(self, prompt: str, task_id: int | None, *, attempt: int) -> GenerationResult:
         """Ask for changes once, inside the timeout; the call is recorded in the ledger."""
         request = ChangeRequest.of_prompt(self.model, self.max_tokens, self.system_prompt(), prompt)
+        client = self._claude()
+        self._check_budget(request, client)
 
         def record(call: CallRecord) -> None:
             if task_id is not None:
                 self._record_call(task_id, attempt, call)
 
         return await ask_for_changes(
-            self._claude(), request, timeout=self.timeout, record=record, secrets=(self.api_key,)
+            client, request, timeout=self.timeout, record=record, secrets=(self.api_key,)
+        )
+
+    def _pricing_model(self, client: object, reply: object = None) -> str:
+        """The model a call is priced as: simulated clients' calls as the free offline model."""
+        if is_offline(client):
+            return OFFLINE_MODEL
+        return str(getattr(reply, "model", None) or self.model)
+
+    def _check_budget(self, request: ChangeRequest, client: object) -> None:
+        """Refuse a call that could take the task or the run past its budget."""
+        execution = self._execution
+        task_limit = None if execution is None else execution.task_budget
+        run = self.budget
+        if task_limit is None and (run is None or run.limit is None):
+            return  # no budget: no estimate to make
+        model = self._pricing_model(client)
+        tokens = estimate_input_tokens(request.system, request.messages, [CHANGES_TOOL])
+        bound = self.prices.upper_bound(model, input_tokens=tokens, max_tokens=request.max_tokens)
+        if bound is None:
+            return  # a model without a price cannot be budgeted (its calls cost unknown)
+        spent = 0.0 if execution is None else execution.task_spent
+        check_call(estimate=bound, task_spent=spent, task_limit=task_limit, run=run)
+
+    def _cost(self, reply: object, usage: TokenUsage) -> float | None:
+        model = self._pricing_model(self.client, reply)
+        return self.prices.cost(
+            model,
+            input_tokens=usage.input or 0,
+            output_tokens=usage.output or 0,
+            cache_write_tokens=usage.cache_creation_input or 0,
+            cache_read_tokens=usage.cache_read_input or 0,
         )
 
     def _record_call(self, task_id: int, attempt: int, call: CallRecord) -> None:
         reply = call.reply
         usage = token_usage(reply) if reply is not None else TokenUsage()
+        cost = None if reply is None else self._cost(reply, usage)
+        if cost:
+            if self._execution is not None:
+                self._execution.task_spent += cost
+            if self.budget is not None:
+                self.budget.spent += cost
         error = call.error
         self.db.record_llm_call(
             task_id=task_id,
@@ -256,6 +303,7 @@ class WorkerAgent:
             output_tokens=usage.output,
             cache_write_tokens=usage.cache_creation_input,
             cache_read_tokens=usage.cache_read_input,
+            cost_usd=cost,
             latency_s=call.latency_s,
             error=None if error is None else describe_failure(error, api_key=self.api_key).message,
             count_tokens=True,

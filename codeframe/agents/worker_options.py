@@ -11,11 +11,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from codeframe.agents.budget import RunBudget
 from codeframe.agents.lifecycle import TaskLifecycle
 from codeframe.agents.seams import SuiteRunner, WorkerStore
 from codeframe.indexing.codebase_index import CodebaseIndex
 from codeframe.llm import DEFAULT_MAX_TOKENS
 from codeframe.llm.messages import ClaudeClient
+from codeframe.llm.pricing import PriceTable
 from codeframe.ui.websocket_broadcasts import BroadcastTarget
 
 
@@ -52,6 +54,8 @@ class WorkerOptions:
     max_file_bytes: int = 1_000_000
     lifecycle: TaskLifecycle | None = None
     task_timeout: float | None = None
+    prices: PriceTable | None = None
+    budget: RunBudget | None = None
     given: frozenset[str] = frozenset()
 
     @classmethod
@@ -71,7 +75,7 @@ class WorkerOptions:
 #: frontend's.
 COMMON_OPTIONS = (
     "client", "model", "max_tokens", "test_runner", "project_root", "timeout",
-    "codebase_index", "max_file_bytes", "lifecycle", "task_timeout",
+    "codebase_index", "max_file_bytes", "lifecycle", "task_timeout", "prices", "budget",
 )  # fmt: skip
 
 

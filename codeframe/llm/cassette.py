@@ -290,6 +290,9 @@ class ReplayClient:
     read when the client is made, so a missing or broken file is reported at once.
     """
 
+    #: Replayed replies cost nothing now, whatever they cost when recorded.
+    offline = True
+
     def __init__(
         self,
         path: str | os.PathLike[str],

@@ -88,6 +88,12 @@ def make_tool_message(
     )
 
 
+def is_offline(client: object) -> bool:
+    """Whether ``client`` simulates Claude (its calls cost nothing): it says so with a class
+    or instance attribute ``offline = True``, as the scripted and replay clients do."""
+    return getattr(client, "offline", False) is True
+
+
 def block_field(block: Any, name: str, default: Any = None) -> Any:
     """Read a content block field whether it is an SDK model or a plain dict."""
     if isinstance(block, Mapping):
@@ -187,6 +193,7 @@ __all__ = [
     "TokenUsage",
     "block_field",
     "content_blocks",
+    "is_offline",
     "make_text_message",
     "make_tool_message",
     "message_text",

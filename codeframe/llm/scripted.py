@@ -186,6 +186,9 @@ class ScriptedClient:
     rule's k-th call with its k-th item (the last repeats) — that is how attempts are scripted.
     """
 
+    #: Its replies are simulated: their tokens cost nothing (priced as ``OFFLINE_MODEL``).
+    offline = True
+
     def __init__(
         self,
         rules: Iterable[tuple[Any, ...]] | Mapping[Match, Reply] = (),

@@ -11,6 +11,8 @@ import html
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from codeframe.llm.pricing import format_usd
+
 #: Background colours of the task board, one per task status.
 STATUS_COLOURS: dict[str, str] = {
     "pending": "#e0e0e0",
@@ -80,9 +82,13 @@ def header(snapshot: Mapping[str, Any], title: str, status: str = "", error: boo
     progress = snapshot["progress"]
     mode = snapshot["mode"]
     badge_colour = "#2e7d32" if mode == "live" else "#546e7a"
+    # An offline client's tokens are simulated, and cost nothing.
+    simulated = " simulated" if mode == "offline" else ""
+    cost = format_usd(snapshot.get("cost_usd", 0.0))
     figures = (
         f"{progress['done']}/{progress['total']} tasks done · "
-        f"{esc(format_elapsed(snapshot['elapsed_s']))} · {snapshot['tokens']:,} tokens · "
+        f"{esc(format_elapsed(snapshot['elapsed_s']))} · "
+        f"{snapshot['tokens']:,}{simulated} tokens · {esc(cost)} · "
         f"{snapshot['events']:,} events"
     )
     line = ""

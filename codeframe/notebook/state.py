@@ -61,6 +61,7 @@ class _TaskView:
     last_test_status: str | None = None
     attempts: int = 0
     tokens: int = 0
+    cost: float = 0.0
     placeholder: bool = False  # the title is "Task #<id>" until a real one arrives
 
     def as_dict(self) -> dict[str, Any]:
@@ -188,6 +189,8 @@ class PanelState:
                     task.agent = agent_id
                 if event.actual_tokens is not None:
                     task.tokens = int(event.actual_tokens)
+                if event.cost_usd is not None:
+                    task.cost = float(event.cost_usd)
                 if task.status != TaskStatus.IN_PROGRESS:  # "started task" activity says it
                     self._log(event, f"task #{task_id} {task.status}")
             case AgentStatusChanged(agent_id=agent_id, status=status):
@@ -300,6 +303,7 @@ class PanelState:
                 last_test_status=row["last_test_status"],
                 attempts=row["attempts"],
                 tokens=row["actual_tokens"] or 0,
+                cost=row["cost_usd"] or 0.0,
             )
             for row in overview["tasks"]
         }
@@ -344,6 +348,7 @@ class PanelState:
             },
             "elapsed_s": round(self.elapsed(), 3),
             "tokens": sum(task.tokens for task in self._tasks.values()),
+            "cost_usd": round(sum(task.cost for task in self._tasks.values()), 6),
             "agents": {agent_id: a.as_dict() for agent_id, a in self._agents.items()},
             "tasks": {task_id: t.as_dict() for task_id, t in sorted(self._tasks.items())},
             "blockers": [

@@ -128,6 +128,7 @@ class PanelTaskRow(TypedDict):
     status: str
     assigned_to: str | None
     actual_tokens: int | None
+    cost_usd: float
     attempts: int
     last_test_status: str | None
 
@@ -211,6 +212,7 @@ _LLM_CALLS = """SELECT l.id AS call_id, l.task_id, t.title AS task_title, l.agen
     FROM llm_calls l LEFT JOIN tasks t ON t.id = l.task_id {where} ORDER BY l.id"""
 
 _PANEL_TASKS = f"""SELECT t.id AS task_id, t.title, t.status, t.assigned_to, t.actual_tokens,
+           t.cost_usd,
            {_ATTEMPTS} AS attempts, {_LAST_TEST_STATUS} AS last_test_status
     FROM tasks t WHERE t.project_id = ? ORDER BY t.id"""
 

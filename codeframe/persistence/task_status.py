@@ -82,7 +82,9 @@ class StatusWritten:
 
 
 #: What a status change hands back unless asked for the whole row: what announcing it needs.
-BRIEF_COLUMNS = "id, project_id, title, status, assigned_to, actual_tokens, error, execution_count"
+BRIEF_COLUMNS = (
+    "id, project_id, title, status, assigned_to, actual_tokens, cost_usd, error, execution_count"
+)
 
 
 @functools.lru_cache(maxsize=64)

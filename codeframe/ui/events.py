@@ -35,6 +35,7 @@ class TaskStatusChanged(Event):
     _: KW_ONLY
     actual_tokens: int | None = None
     task_title: str | None = None
+    cost_usd: float | None = None
 
     def payload(self) -> Message:
         status = plain(self.status)
@@ -47,6 +48,8 @@ class TaskStatusChanged(Event):
             out["actual_tokens"] = self.actual_tokens
         if self.task_title:
             out["task_title"] = self.task_title
+        if self.cost_usd is not None:
+            out["cost_usd"] = self.cost_usd
         return out
 
 

@@ -14,8 +14,8 @@ from codeframe.persistence.database import Database
 from codeframe.ui import websocket_broadcasts as wb
 
 SNAPSHOT_KEYS = {
-    "project_id", "mode", "progress", "elapsed_s", "tokens", "agents", "tasks", "blockers",
-    "activity", "events", "running",
+    "project_id", "mode", "progress", "elapsed_s", "tokens", "cost_usd", "agents", "tasks",
+    "blockers", "activity", "events", "running",
 }  # fmt: skip
 
 

@@ -270,7 +270,7 @@ def test_panel_overview_holds_every_task_and_only_the_open_blockers_of_its_proje
     fix, export, after = overview["tasks"]
     assert fix == {
         "task_id": shop["fix"], "title": "Fix ISBN check", "status": "completed",
-        "assigned_to": "backend-1", "actual_tokens": 1350, "attempts": 1,
+        "assigned_to": "backend-1", "actual_tokens": 1350, "cost_usd": 0.0, "attempts": 1,
         "last_test_status": "passed",
     }  # fmt: skip
     assert list(export) == keys_of(PanelTaskRow)
@@ -306,6 +306,7 @@ def test_panel_overview_agrees_with_the_per_task_public_reads(
         expected_tasks.append({
             "task_id": task["id"], "title": task["title"], "status": task["status"],
             "assigned_to": task["assigned_to"], "actual_tokens": task["actual_tokens"],
+            "cost_usd": task["cost_usd"],
             "attempts": db.count_correction_attempts(task["id"]),
             "last_test_status": runs[-1]["status"] if runs else None,
         })  # fmt: skip
