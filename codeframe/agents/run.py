@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from codeframe.agents.budget import RunBudget
 from codeframe.agents.lifecycle import Outcome, TaskLifecycle
 from codeframe.agents.simple_assignment import normalize_agent_type
+from codeframe.core.file_changes import recover_file_changes
 from codeframe.core.models import FINAL_STATUSES, BlockerType, TaskStatus
 from codeframe.errors import IllegalTransitionError
 from codeframe.persistence.codec import Row
@@ -116,6 +117,16 @@ class Run:
         Returns the project's tasks as they stand once recovered.
         """
         self.resolver.build_dependency_graph(self.store.get_project_tasks(self.project_id))
+        # A run killed in the middle of writing a task's changes left a journal: the tree is
+        # put back as it was before that group, before anything else touches it.
+        report = recover_file_changes(self.lead.project_root)
+        if report.rolled_back or report.completed:
+            logger.info(
+                "recovered %d unfinished and %d finished file-change group(s) in %s",
+                report.rolled_back,
+                report.completed,
+                self.lead.project_root,
+            )
         self.store.recover_interrupted(self.project_id)
         for row in self.store.get_project_tasks(self.project_id, status=TaskStatus.CANCELLED):
             await self.lifecycle.requeue(

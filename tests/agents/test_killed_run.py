@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 
 from codeframe.agents.lead_agent import LeadAgent
+from codeframe.core.file_changes import JOURNAL_DIR, validate_file_changes
+from codeframe.core.file_journal import FileGroup
 from codeframe.core.models import TaskStatus
 from codeframe.llm import ScriptedClient
 from codeframe.persistence.database import Database
+from codeframe.testing.fixed_runner import FixedResultRunner
 from codeframe.testing.test_runner import TestRunner
 
 pytestmark = pytest.mark.skipif(
@@ -116,3 +119,28 @@ async def test_a_killed_kernel_leaves_no_pytest_and_the_next_run_recovers(tmp_pa
         assert len(runs) == 2 and all(r["ended_at"] for r in runs)
     finally:
         db.close()
+
+
+async def test_a_run_first_undoes_the_file_changes_a_killed_run_left_half_made(
+    db, project_id, project
+):
+    """A group abandoned mid-way (as by a SIGKILL) is rolled back before the next run works."""
+    before = (project / "calc.py").read_text()
+    changes = [
+        {"path": "calc.py", "action": "modify", "content": "broken = True\n"},
+        {"path": "half/new.py", "action": "create", "content": "x = 1\n"},
+    ]
+    group = FileGroup.plan(os.path.realpath(project), validate_file_changes(project, changes))
+    group.prepare()
+    group.switch()  # the new files are in place, the group never committed
+    assert group.fd is not None
+    os.close(group.fd)  # the kill drops the journal's lock
+    assert (project / "calc.py").read_text() == "broken = True\n"
+
+    # No task at all: the run's own start does the recovery, not a worker's next write.
+    lead = LeadAgent(project_id, db, client=ScriptedClient(), test_runner=FixedResultRunner())
+    await lead.start_multi_agent_execution()
+
+    assert (project / "calc.py").read_text() == before
+    assert not (project / "half").exists()
+    assert not (project / JOURNAL_DIR).exists()
