@@ -45,6 +45,9 @@ SKIP_DIRS = frozenset(
         "build",
         ".ipynb_checkpoints",
         ".hypothesis",
+        # codeframe's own: task worktrees, and a file-change group's journal while it runs.
+        ".codeframe",
+        ".codeframe-journal",
     }
 )
 
@@ -149,6 +152,21 @@ class CodebaseIndex:
         if touched or dropped:  # most writes (docs, data, styles) change no symbol
             self._patch_lookups(touched, dropped)
         logger.debug("refreshed %d files; index holds %d symbols", len(touched), len(self.symbols))
+
+    def rooted_at(self, root: str | Path, changed: Iterable[str] = ()) -> CodebaseIndex:
+        """This index for a copy of the tree at ``root`` (a task's worktree): the symbols are
+        shared, then ``changed`` (root-relative paths that differ there) are re-read.
+
+        Much cheaper than building from scratch when the copy differs in a few files.
+        """
+        copy = CodebaseIndex(root)
+        copy._patterns, copy._pattern_rx = self._patterns, self._pattern_rx
+        copy._by_file = {path: list(symbols) for path, symbols in self._by_file.items()}
+        copy._rebuild_lookups()
+        changed = list(changed)
+        if changed:
+            copy.update_files(changed)
+        return copy
 
     # -- queries --------------------------------------------------------------------------
 

@@ -416,3 +416,36 @@ def test_symbol_accepts_the_type_as_text_and_is_hashable() -> None:
     assert symbol.type is SymbolType.FUNCTION
     assert symbol == Symbol("run", SymbolType.FUNCTION, "a.py", 1, "python")
     assert len({symbol, Symbol("run", SymbolType.FUNCTION, "a.py", 1, "python")}) == 1
+
+
+def test_an_index_rooted_at_a_copy_rereads_only_what_changed(tmp_path):
+    import shutil
+
+    original = tmp_path / "original"
+    (original / "pkg").mkdir(parents=True)
+    (original / "pkg" / "a.py").write_text("def alpha():\n    pass\n")
+    (original / "pkg" / "b.py").write_text("def beta():\n    pass\n")
+    index = CodebaseIndex(original)
+    index.build()
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    (copy / "pkg" / "b.py").write_text("def gamma():\n    pass\n")
+    (copy / "pkg" / "c.py").write_text("class Delta:\n    pass\n")
+
+    rooted = index.rooted_at(copy, ["pkg/b.py", "pkg/c.py"])
+
+    assert rooted.project_root == copy
+    assert {s.name for s in rooted.symbols} == {"alpha", "gamma", "Delta"}
+    assert {s.name for s in index.symbols} == {"alpha", "beta"}  # the original is untouched
+    fresh = CodebaseIndex(copy)
+    fresh.build()
+    assert [s.to_dict() for s in rooted.symbols] == [s.to_dict() for s in fresh.symbols]
+
+
+def test_codeframes_own_folders_are_never_indexed(tmp_path):
+    (tmp_path / ".codeframe" / "worktrees" / "task-1").mkdir(parents=True)
+    (tmp_path / ".codeframe" / "worktrees" / "task-1" / "copy.py").write_text("def twin(): ...\n")
+    (tmp_path / "real.py").write_text("def real(): ...\n")
+    index = CodebaseIndex(tmp_path)
+    index.build()
+    assert [s.name for s in index.symbols] == ["real"]
