@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from codeframe.notebook.frames import (
     blockers_frame,
+    commits_frame,
     correction_attempts_frame,
     llm_calls_frame,
     style_status,
@@ -20,6 +21,7 @@ from codeframe.notebook.sync import run_sync
 __all__ = [
     "AgentPanel",
     "blockers_frame",
+    "commits_frame",
     "correction_attempts_frame",
     "llm_calls_frame",
     "run_sync",

@@ -123,6 +123,18 @@ LLM_CALL_COLUMNS: Columns = (
     ("error", TEXT),
     ("created_at", UTC),
 )
+COMMIT_COLUMNS: Columns = (
+    ("commit_id", INT),
+    ("task_id", INT),
+    ("task_title", TEXT),
+    ("sha", TEXT),
+    ("branch", TEXT),
+    ("files", OBJECT),
+    ("insertions", INT),
+    ("deletions", INT),
+    ("merge_sha", TEXT),
+    ("created_at", UTC),
+)
 
 # -- building ----------------------------------------------------------------------------
 
@@ -174,6 +186,11 @@ def llm_calls_frame(db: ReadModels, project_id: int | None = None) -> pd.DataFra
     return _frame(db.llm_call_rows(project_id), LLM_CALL_COLUMNS)
 
 
+def commits_frame(db: ReadModels, project_id: int | None = None) -> pd.DataFrame:
+    """One row per task commit: its sha, branch, files and size, and the merge that took it in."""
+    return _frame(db.commit_rows(project_id), COMMIT_COLUMNS)
+
+
 # pytest would otherwise try to collect the two test_* functions when a test module imports
 # them by name.
 test_results_frame.__test__ = False  # type: ignore[attr-defined]
@@ -215,6 +232,7 @@ def style_status(frame: pd.DataFrame) -> Styler:
 
 __all__ = [
     "BLOCKER_COLUMNS",
+    "COMMIT_COLUMNS",
     "CORRECTION_COLUMNS",
     "LLM_CALL_COLUMNS",
     "STATUS_COLOURS",
@@ -222,6 +240,7 @@ __all__ = [
     "TEST_CASE_COLUMNS",
     "TEST_RESULT_COLUMNS",
     "blockers_frame",
+    "commits_frame",
     "correction_attempts_frame",
     "llm_calls_frame",
     "style_status",

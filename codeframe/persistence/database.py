@@ -15,14 +15,15 @@ method call commits the connection.
 migrations, transaction helpers), ``codec`` (validation, encoding, row decoding),
 ``projects`` (projects and issues), ``tasks``, ``task_status`` (the one writer of a task's
 status), ``ledger`` (test results, correction attempts), ``blockers`` (questions, answers,
-releases), ``runs`` (LLM calls, runs, agents, assignments) and ``read_models`` (the rows
-the notebook's frames and panel show).
+releases), ``commits`` (what tasks committed), ``runs`` (LLM calls, runs, agents,
+assignments) and ``read_models`` (the rows the notebook's frames and panel show).
 """
 
 from __future__ import annotations
 
 from codeframe.persistence.blockers import BlockersMixin
 from codeframe.persistence.codec import Row as Row
+from codeframe.persistence.commits import CommitsMixin
 from codeframe.persistence.ledger import LedgerMixin
 from codeframe.persistence.projects import ProjectsMixin
 from codeframe.persistence.read_models import ReadModelsMixin
@@ -37,6 +38,7 @@ class Database(
     TaskStatusMixin,
     LedgerMixin,
     BlockersMixin,
+    CommitsMixin,
     RunsMixin,
     ReadModelsMixin,
 ):

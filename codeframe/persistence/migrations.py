@@ -258,6 +258,25 @@ _LLM_CALL_COSTS: tuple[str, ...] = (
 )
 
 
+#: One row per commit a task made in its own worktree and the merge that integrated it.
+_COMMITS: tuple[str, ...] = (
+    """CREATE TABLE commits (
+        id INTEGER PRIMARY KEY,
+        task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+        sha TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        merge_sha TEXT,
+        message TEXT NOT NULL DEFAULT '',
+        files TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(files)),
+        insertions INTEGER NOT NULL DEFAULT 0 CHECK (insertions >= 0),
+        deletions INTEGER NOT NULL DEFAULT 0 CHECK (deletions >= 0),
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    )""",
+    "CREATE INDEX idx_commits_task ON commits(task_id)",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     """One schema step: its 1-based place in :data:`MIGRATIONS`, its name and its SQL.
@@ -286,6 +305,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "add_blocker_types", _BLOCKER_TYPES),
     Migration(7, "add_task_worker_and_cost", _TASK_WORKER_AND_COST),
     Migration(8, "add_llm_call_costs", _LLM_CALL_COSTS),
+    Migration(9, "create_commits", _COMMITS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -294,7 +314,7 @@ LATEST_VERSION = MIGRATIONS[-1].version
 OUR_TABLES = frozenset(
     {
         "projects", "issues", "tasks", "test_results", "test_cases", "correction_attempts",
-        "blockers", "llm_calls", "runs", "agents", "task_assignments",
+        "blockers", "llm_calls", "runs", "agents", "task_assignments", "commits",
     }
 )  # fmt: skip
 

@@ -122,6 +122,19 @@ class LlmCallRow(TypedDict):
     created_at: str
 
 
+class CommitRow(TypedDict):
+    commit_id: int
+    task_id: int
+    task_title: str
+    sha: str
+    branch: str
+    files: list[str]
+    insertions: int
+    deletions: int
+    merge_sha: str | None
+    created_at: str
+
+
 class PanelTaskRow(TypedDict):
     task_id: int
     title: str
@@ -164,6 +177,7 @@ class ReadModels(Protocol):
     def blocker_rows(self, project_id: int | None = None) -> list[BlockerRow]: ...
     def test_case_rows(self, project_id: int | None = None) -> list[TestCaseRow]: ...
     def llm_call_rows(self, project_id: int | None = None) -> list[LlmCallRow]: ...
+    def commit_rows(self, project_id: int | None = None) -> list[CommitRow]: ...
     def panel_overview(self, project_id: int) -> PanelOverview: ...
 
 
@@ -210,6 +224,10 @@ _LLM_CALLS = """SELECT l.id AS call_id, l.task_id, t.title AS task_title, l.agen
            l.attempt, l.model, l.input_tokens, l.output_tokens, l.cache_write_tokens,
            l.cache_read_tokens, l.cost_usd, l.latency_s, l.stop_reason, l.error, l.created_at
     FROM llm_calls l LEFT JOIN tasks t ON t.id = l.task_id {where} ORDER BY l.id"""
+
+_COMMITS = """SELECT c.id AS commit_id, c.task_id, t.title AS task_title, c.sha, c.branch,
+           c.files, c.insertions, c.deletions, c.merge_sha, c.created_at
+    FROM commits c JOIN tasks t ON t.id = c.task_id {where} ORDER BY c.id"""
 
 _PANEL_TASKS = f"""SELECT t.id AS task_id, t.title, t.status, t.assigned_to, t.actual_tokens,
            t.cost_usd,
@@ -303,6 +321,13 @@ class ReadModelsMixin(Store):
     def llm_call_rows(self, project_id: int | None = None) -> list[LlmCallRow]:
         """Every Claude call's numbers (the prompts and replies stay in the table)."""
         return cast(list[LlmCallRow], self._select(_LLM_CALLS, project_id))
+
+    def commit_rows(self, project_id: int | None = None) -> list[CommitRow]:
+        """Every commit a task made, with the files it changed and the merge that took it in."""
+        rows = self._select(_COMMITS, project_id)
+        for row in rows:
+            row["files"] = json.loads(row["files"] or "[]")
+        return cast(list[CommitRow], rows)
 
     def panel_overview(self, project_id: int) -> PanelOverview:
         """What the panel shows of a project: two queries whatever its number of tasks.
