@@ -2,8 +2,15 @@
 
 The dividing line is who can fix it: anything the project's code caused (a failing or
 erroring test, a broken conftest, a test that killed pytest's parent) is a result the model
-can correct; a run that could not happen (no interpreter, no pytest, an unreadable report)
-carries ``runner_error`` so the worker does not ask the model to mend the environment.
+can correct; a run that could not happen (no interpreter, no pytest, an unusable plugin,
+an unreadable report) carries ``runner_error`` so the worker does not ask the model to mend
+the environment.
+
+A pytest that died without its report is told apart by its progress notes
+(:mod:`codeframe.testing.progress`): if it had reached the project's conftest files (every
+plugin loaded by then) and never returned, the project's code ended it (``os._exit``, a
+segfault, a signal) and the result is an ``error`` naming the test that was running, with
+the outcomes of the tests before it; otherwise it is a runner error.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from pathlib import Path
 from codeframe.core.models import CaseOutcome, TestCase, TestResult, TestStatus
 from codeframe.errors import JUnitFormatError
 from codeframe.testing.junit import last_error_line, parse_junit_xml
+from codeframe.testing.progress import Progress, read_progress
 from codeframe.testing.supervision import RunEnd
 
 _HEAD_LINES = 5
@@ -51,19 +59,36 @@ def timed_out(context: RunContext, output: str) -> TestResult:
     )
 
 
-def interpret(context: RunContext, end: RunEnd, report: Path, output: str) -> TestResult:
+def interpret(
+    context: RunContext, end: RunEnd, report: Path, progress_file: Path, output: str
+) -> TestResult:
     """The result of a run that was not stopped by its timeout."""
     if end.exec_error is not None:
         return _runner_error(f"cannot start {context.python}: {end.exec_error}", output)
+    progress = read_progress(progress_file)
     if end.parent_signal is not None:
-        return _parent_killed(end.parent_signal, output)
+        # Only a test (or what it started) signals pytest's parent: project code.
+        how = f"a test sent {_signal_name(end.parent_signal)} to pytest's parent process"
+        return _crashed(progress, how, output)
     if end.exit_code is not None:
-        return _read_report(context, end.exit_code, report, output)
-    if end.signal is not None:
-        return _read_report(context, -end.signal, report, output)
-    if end.stopped is not None:
+        returncode = end.exit_code
+    elif end.signal is not None:
+        returncode = -end.signal
+    elif end.stopped is not None:
         return _runner_error(f"the test run was stopped early ({end.stopped})", output)
-    return _runner_error(end.lost or "the test supervisor could not say how pytest ended", output)
+    else:
+        return _runner_error(
+            end.lost or "the test supervisor could not say how pytest ended", output
+        )
+    if not report.exists() and progress.returned is None and progress.project_code_ran:
+        # pytest did not return: something in the project's code ended its process.
+        how = (
+            f"killed by {_signal_name(-returncode)}"
+            if returncode < 0
+            else f"exit code {returncode}"
+        )
+        return _crashed(progress, how, output)
+    return _read_report(context, returncode, report, output)
 
 
 def _runner_error(reason: str, output: str) -> TestResult:
@@ -74,13 +99,27 @@ def _runner_error(reason: str, output: str) -> TestResult:
     )
 
 
-def _parent_killed(number: int, output: str) -> TestResult:
-    """A test signalled ``os.getppid()``: project code the model can fix, so no runner_error."""
+def _crashed(progress: Progress, how: str, output: str) -> TestResult:
+    """pytest's process ended under the project's code: an error the model can correct."""
+    culprit = progress.culprit
+    message = f"the test process ended abruptly ({how}) while this ran; no report was written"
+    cases = [case for case in progress.cases() if case.node_id != culprit]
+    cases.append(TestCase(node_id=culprit, outcome=CaseOutcome.ERROR.value, message=message))
+    outcomes = [case.outcome for case in cases]
     note = (
-        f"[codeframe: a test sent {_signal_name(number)} to pytest's parent process, "
-        "which ended the run; tests must not signal their parent]"
+        f"[codeframe: pytest ended abruptly ({how}) while running {culprit}, before writing "
+        "its report. A test or the code it runs ended the process (os._exit, a crash, a "
+        "signal); tests must let pytest finish.]"
     )
-    return TestResult(status=TestStatus.ERROR.value, errors=1, output=f"{output}\n{note}".lstrip())
+    return TestResult(
+        status=TestStatus.ERROR.value,
+        passed=outcomes.count(CaseOutcome.PASSED.value),
+        failed=outcomes.count(CaseOutcome.FAILED.value),
+        errors=outcomes.count(CaseOutcome.ERROR.value),
+        skipped=outcomes.count(CaseOutcome.SKIPPED.value),
+        output=f"{output}\n{note}".lstrip(),
+        cases=tuple(cases),
+    )
 
 
 def _read_report(context: RunContext, returncode: int, report: Path, output: str) -> TestResult:

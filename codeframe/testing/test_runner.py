@@ -134,7 +134,7 @@ class TestRunner:
         if timed_out_now or end is None:
             return timed_out(context, output.getvalue())
         logger.debug("pytest ended: %s", end)
-        return interpret(context, end, report, output.getvalue())
+        return interpret(context, end, report, progress, output.getvalue())
 
 
 @cache
