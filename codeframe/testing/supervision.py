@@ -223,9 +223,12 @@ async def connect(
     """Attach the agent's end of a run's channel and output pipe to the running loop."""
     loop = asyncio.get_running_loop()
     output = _Output(tail, loop)
-    output_transport, _ = await loop.connect_read_pipe(
-        lambda: output, os.fdopen(out_r, "rb", buffering=0)
-    )
+    pipe = os.fdopen(out_r, "rb", buffering=0)
+    try:
+        output_transport, _ = await loop.connect_read_pipe(lambda: output, pipe)
+    except BaseException:
+        pipe.close()
+        raise
     try:
         channel = _Channel(loop)
         await loop.connect_accepted_socket(lambda: channel, ours)

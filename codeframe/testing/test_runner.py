@@ -26,6 +26,7 @@ from codeframe.testing.environment import build_child_env
 from codeframe.testing.output import OutputTail
 from codeframe.testing.results import RunContext, interpret, timed_out
 from codeframe.testing.supervision import RunEnd, RunHandle, start_cold
+from codeframe.testing.warm import POOL, WARM_SUPPORTED, Helper, HelperKey, start_warm
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,12 @@ class TestRunner:
     ``plugin_autoload=True`` (the default) lets the project's installed pytest plugins
     load, as users expect; ``False`` skips the third-party ones this interpreter has,
     which makes each run start several times faster (see ``benchmarks/runner_overhead.py``).
+
+    ``warm=True`` (the default, on Linux) runs each pytest as a fresh fork of a helper that
+    has already imported pytest and its plugins (:mod:`codeframe.testing.warm`); results are
+    those of a cold run, which is used whenever the helper cannot serve (and with
+    ``warm=False``). :meth:`aclose` shuts the helper down; it also exits on its own when
+    idle or when this process exits.
     """
 
     __test__ = False
@@ -55,6 +62,7 @@ class TestRunner:
         env: Mapping[str, str] | None = None,
         extra_args: Iterable[str] = (),
         output_limit: int = 20_000,
+        warm: bool = True,
     ) -> None:
         if os.name != "posix":
             raise UnsupportedPlatformError(
@@ -72,6 +80,18 @@ class TestRunner:
         self.env = dict(env or {})
         self.extra_args = tuple(extra_args)
         self.output_limit = output_limit
+        self.warm = warm and WARM_SUPPORTED
+        self._replace: tuple[HelperKey, dict[str, str]] | None = None
+
+    async def aclose(self) -> None:
+        """Shut down the warm helpers no other runner uses, and wait for them to exit."""
+        await POOL.release(self)
+
+    async def __aenter__(self) -> TestRunner:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def run_tests(self, test_paths: Iterable[PathArg] | PathArg | None = None) -> TestResult:
         """Run pytest on ``test_paths`` (relative to the root; None or empty: the whole suite)."""
@@ -103,17 +123,18 @@ class TestRunner:
 
     async def _run(self, pytest_args: list[str], report: Path, progress: Path) -> TestResult:
         env = build_child_env(os.environ, plugin_autoload=self.plugin_autoload, overrides=self.env)
-        command = [self.python, "-c", _entry_source(), str(progress), *pytest_args]
+        args = [str(progress), *pytest_args]
         output = OutputTail(self.output_limit)
         logger.debug("running %s in %s", shlex.join(pytest_args), self.project_root)
         scope = asyncio.timeout(self.timeout)
         handle: RunHandle | None = None
+        helper: Helper | None = None
         end: RunEnd | None = None
         timed_out_now = False
         try:
             async with scope:
                 try:
-                    handle = await start_cold(command, self.project_root, env, output)
+                    handle, helper = await self._start(args, env, output)
                 except OSError as exc:
                     reason = f"cannot start codeframe's test supervisor ({sys.executable}): {exc}"
                     return TestResult(
@@ -130,11 +151,56 @@ class TestRunner:
                 # Outside the timeout: a run that ended in time is not a timeout because
                 # its clean-up (killing what its tests left behind) took a moment.
                 end = await handle.settle()
+            if helper is not None:
+                helper.in_flight -= 1
+        self._start_replacement()
         context = RunContext(self.python, self.project_root, self.timeout)
         if timed_out_now or end is None:
             return timed_out(context, output.getvalue())
         logger.debug("pytest ended: %s", end)
         return interpret(context, end, report, progress, output.getvalue())
+
+    async def _start(
+        self, args: list[str], env: dict[str, str], output: OutputTail
+    ) -> tuple[RunHandle, Helper | None]:
+        """A warm run if a helper can take it, else a cold one."""
+        if self.warm:
+            key = HelperKey.of(self.python, self.project_root, env, ())
+            helper, why = POOL.helper_for(key, env, self)
+            if helper is None:
+                logger.debug("no warm run (%s)", why)
+                if why.endswith("has died"):
+                    self._replace = key, env
+            else:
+                request = {"args": args, "cwd": key.root, "env": env, "preload": [*key.preload]}
+                helper.in_flight += 1
+                try:
+                    handle, why = await start_warm(helper, request, output)
+                except BaseException:
+                    helper.in_flight -= 1
+                    raise
+                if handle is not None:
+                    logger.debug("warm run via helper %d", helper.pid)
+                    helper.served += 1
+                    return handle, helper
+                helper.in_flight -= 1
+                logger.debug("warm helper %d refused the run (%s): cold run", helper.pid, why)
+                # A helper that never served (its warm-up failed, or it could not even start)
+                # would fail again: such keys stay cold for a while instead of respawning.
+                failed = helper.served == 0 and not why.startswith("stale")
+                POOL.retire(helper, failed=failed)
+                if not failed:
+                    self._replace = key, env
+        command = [self.python, "-c", _entry_source(), *args]
+        logger.debug("cold run")
+        return await start_cold(command, self.project_root, env, output), None
+
+    def _start_replacement(self) -> None:
+        """After a cold fallback, start a fresh helper so that the next run is warm again."""
+        if self._replace is not None:
+            key, env = self._replace
+            self._replace = None
+            POOL.helper_for(key, env, self)
 
 
 @cache

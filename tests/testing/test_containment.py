@@ -24,9 +24,13 @@ from tests.testing.processes import (
     wait_for_file,
 )
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="containment by a child subreaper is Linux's"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="containment by a child subreaper is Linux's"
+    ),
+    # Both ways of starting a run: a fresh supervisor, or one forked by the warm helper.
+    pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"]),
+]
 
 # Each writes the pid of what it leaves behind to $PID_FILE (atomically), then returns.
 SETSID_CHILD = """
@@ -86,16 +90,18 @@ def test_hangs():
 )
 
 
-def runner(root: Path, tmp_path: Path, **options: object) -> TestRunner:
+def runner(root: Path, tmp_path: Path, warm: bool, **options: object) -> TestRunner:
     env = {"PID_FILE": str(tmp_path / "pid"), "LOG_FILE": str(tmp_path / "log")}
     options.setdefault("timeout", 60)
-    return TestRunner(root, plugin_autoload=False, env=env, **options)  # type: ignore[arg-type]
+    return TestRunner(root, plugin_autoload=False, env=env, warm=warm, **options)  # type: ignore[arg-type]
 
 
-async def test_a_child_in_its_own_session_is_killed_when_the_run_ends(tmp_path: Path) -> None:
+async def test_a_child_in_its_own_session_is_killed_when_the_run_ends(
+    tmp_path: Path, warm: bool
+) -> None:
     root = make_project(tmp_path / "project", {"test_setsid.py": SETSID_CHILD})
     try:
-        result = await runner(root, tmp_path).run_tests()
+        result = await runner(root, tmp_path, warm).run_tests()
 
         assert result.status == "passed", result.output
         assert await is_gone(int((tmp_path / "pid").read_text()))
@@ -103,10 +109,12 @@ async def test_a_child_in_its_own_session_is_killed_when_the_run_ends(tmp_path: 
         kill_quietly(pids_in([tmp_path / "pid"]))
 
 
-async def test_a_double_forked_daemon_is_killed_when_the_run_ends(tmp_path: Path) -> None:
+async def test_a_double_forked_daemon_is_killed_when_the_run_ends(
+    tmp_path: Path, warm: bool
+) -> None:
     root = make_project(tmp_path / "project", {"test_daemon.py": DAEMON})
     try:
-        result = await runner(root, tmp_path).run_tests()
+        result = await runner(root, tmp_path, warm).run_tests()
 
         assert result.status == "passed", result.output
         assert await is_gone(int((tmp_path / "pid").read_text()))
@@ -119,16 +127,16 @@ async def test_a_double_forked_daemon_is_killed_when_the_run_ends(tmp_path: Path
 
 @pytest.mark.parametrize("how", ["timeout", "cancel"])
 async def test_escapees_are_killed_when_a_run_times_out_or_is_cancelled(
-    tmp_path: Path, how: str
+    tmp_path: Path, how: str, warm: bool
 ) -> None:
     root = make_project(tmp_path / "project", {"test_hang.py": HANGS_WITH_ESCAPEES})
     pid_file = tmp_path / "pid"
     try:
         if how == "timeout":
-            result = await runner(root, tmp_path, timeout=5).run_tests()
+            result = await runner(root, tmp_path, warm, timeout=5).run_tests()
             assert result.status == "timeout"
         else:
-            task = asyncio.create_task(runner(root, tmp_path).run_tests())
+            task = asyncio.create_task(runner(root, tmp_path, warm).run_tests())
             await wait_for_file(pid_file)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -147,7 +155,7 @@ import asyncio, json, sys
 from codeframe.testing import TestRunner
 
 env = {"PID_FILE": sys.argv[2], "LOG_FILE": sys.argv[3]}
-runner = TestRunner(sys.argv[1], 60, plugin_autoload=False, env=env)
+runner = TestRunner(sys.argv[1], 60, plugin_autoload=False, env=env, warm=sys.argv[4] == "warm")
 result = asyncio.run(runner.run_tests())
 print(json.dumps({"status": result.status, "errors": result.errors,
                   "output": result.output, "runner_error": result.runner_error}))
@@ -165,21 +173,22 @@ def test_kills_its_parent():
 """
 
 
-async def run_agent(root: Path, tmp_path: Path) -> asyncio.subprocess.Process:
+async def run_agent(root: Path, tmp_path: Path, warm: bool) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-c", AGENT, str(root), str(tmp_path / "pid"), str(tmp_path / "log"),
+        "warm" if warm else "cold",
         stdout=asyncio.subprocess.PIPE, env=child_env(),
     )  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP", "SIGKILL"])
 async def test_a_test_that_kills_its_parent_cannot_kill_the_agent(
-    tmp_path: Path, name: str
+    tmp_path: Path, name: str, warm: bool
 ) -> None:
     root = make_project(
         tmp_path / "project", {"test_parent.py": KILLS_ITS_PARENT.replace("{name}", name)}
     )
-    agent = await run_agent(root, tmp_path)
+    agent = await run_agent(root, tmp_path, warm)
     async with asyncio.timeout(60):
         stdout, _ = await agent.communicate()
 
@@ -190,10 +199,10 @@ async def test_a_test_that_kills_its_parent_cannot_kill_the_agent(
     assert f"sent {name} to pytest's parent" in result["output"]
 
 
-async def test_a_killed_agent_leaves_nothing_of_its_run_behind(tmp_path: Path) -> None:
+async def test_a_killed_agent_leaves_nothing_of_its_run_behind(tmp_path: Path, warm: bool) -> None:
     root = make_project(tmp_path / "project", {"test_hang.py": HANGS_WITH_ESCAPEES})
     pid_file = tmp_path / "pid"
-    agent = await run_agent(root, tmp_path)
+    agent = await run_agent(root, tmp_path, warm)
     below: list[int] = []
     try:
         await wait_for_file(pid_file)

@@ -15,9 +15,12 @@ from codeframe.persistence.database import Database
 from codeframe.testing import TestRunner
 from tests.testing.processes import make_project
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="signals and the supervisor are Linux's"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="signals and the supervisor are Linux's"
+    ),
+    pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"]),
+]
 
 CRASH_IN_A_TEST = """
 import os, signal, time
@@ -37,9 +40,9 @@ def test_after():
 """
 
 
-def runner(root: Path, **options: object) -> TestRunner:
+def runner(root: Path, warm: bool, **options: object) -> TestRunner:
     options.setdefault("timeout", 60)
-    return TestRunner(root, plugin_autoload=False, **options)  # type: ignore[arg-type]
+    return TestRunner(root, plugin_autoload=False, warm=warm, **options)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -54,13 +57,13 @@ def runner(root: Path, **options: object) -> TestRunner:
     ids=["os._exit", "segfault", "sigkill", "kills-parent"],
 )
 async def test_a_test_that_ends_the_process_is_an_error_the_model_can_fix(
-    tmp_path: Path, crash: str, how: str
+    tmp_path: Path, crash: str, how: str, warm: bool
 ) -> None:
     root = make_project(
         tmp_path, {"tests/test_crash.py": CRASH_IN_A_TEST.replace("{crash}", crash)}
     )
 
-    result = await runner(root).run_tests()
+    result = await runner(root, warm).run_tests()
 
     assert result.runner_error is None, result.runner_error
     assert result.status == "error"
@@ -77,7 +80,9 @@ async def test_a_test_that_ends_the_process_is_an_error_the_model_can_fix(
     assert "test_crashes" in result.output
 
 
-async def test_a_module_that_ends_the_process_while_collected_is_named(tmp_path: Path) -> None:
+async def test_a_module_that_ends_the_process_while_collected_is_named(
+    tmp_path: Path, warm: bool
+) -> None:
     root = make_project(
         tmp_path,
         {
@@ -86,7 +91,7 @@ async def test_a_module_that_ends_the_process_while_collected_is_named(tmp_path:
         },
     )
 
-    result = await runner(root).run_tests()
+    result = await runner(root, warm).run_tests()
 
     assert result.runner_error is None
     assert result.status == "error"
@@ -95,13 +100,13 @@ async def test_a_module_that_ends_the_process_while_collected_is_named(tmp_path:
     ]
 
 
-async def test_a_conftest_that_ends_the_process_is_project_code(tmp_path: Path) -> None:
+async def test_a_conftest_that_ends_the_process_is_project_code(tmp_path: Path, warm: bool) -> None:
     root = make_project(
         tmp_path,
         {"conftest.py": "import os\nos._exit(0)\n", "test_a.py": "def test_a():\n    pass\n"},
     )
 
-    result = await runner(root).run_tests()
+    result = await runner(root, warm).run_tests()
 
     assert result.runner_error is None
     assert result.status == "error"
@@ -109,7 +114,7 @@ async def test_a_conftest_that_ends_the_process_is_project_code(tmp_path: Path) 
 
 
 async def test_a_plugin_that_ends_the_process_while_loading_is_a_runner_error(
-    tmp_path: Path,
+    tmp_path: Path, warm: bool
 ) -> None:
     # Plugins load before any conftest: a process that ends there never reached the project.
     root = make_project(
@@ -117,42 +122,21 @@ async def test_a_plugin_that_ends_the_process_while_loading_is_a_runner_error(
         {"exits_plugin.py": "import os\nos._exit(3)\n", "test_a.py": "def test_a():\n    pass\n"},
     )
 
-    result = await runner(root, extra_args=["-p", "exits_plugin"]).run_tests()
+    result = await runner(root, warm, extra_args=["-p", "exits_plugin"]).run_tests()
 
     assert result.status == "error"
     assert result.runner_error is not None
     assert "exited with code 3 and wrote no report" in result.runner_error
 
 
-async def test_an_unknown_plugin_is_a_runner_error(tmp_path: Path) -> None:
+async def test_an_unknown_plugin_is_a_runner_error(tmp_path: Path, warm: bool) -> None:
     root = make_project(tmp_path, {"test_a.py": "def test_a():\n    pass\n"})
 
-    result = await runner(root, extra_args=["-p", "no_such_plugin_here"]).run_tests()
+    result = await runner(root, warm, extra_args=["-p", "no_such_plugin_here"]).run_tests()
 
     assert result.status == "error"
     assert result.runner_error is not None
     assert "no_such_plugin_here" in result.output
-
-
-def test_progress_lines_that_do_not_parse_are_skipped(tmp_path: Path) -> None:
-    from codeframe.testing.progress import read_progress
-
-    notes = tmp_path / "progress.jsonl"
-    notes.write_bytes(
-        b'["python"]\n["pytest"]\n{"not": "a list"}\nnot json\n["conftest"]\n[1, 2]\n'
-        b'["test", "t.py::a"]\n["report", "t.py::a", "call", "failed", "boom"]\n'
-        b'["report", "t.py::a", "teardown", 3, "x"]\n["test", 7]\n'
-    )
-
-    progress = read_progress(notes)
-
-    assert progress.project_code_ran
-    assert progress.returned is None
-    assert progress.culprit == "t.py::a"
-    assert [(case.node_id, case.outcome, case.message) for case in progress.cases()] == [
-        ("t.py::a", "failed", "boom")
-    ]
-    assert not read_progress(tmp_path / "missing").project_code_ran
 
 
 def _changes(path: str, content: str) -> dict[str, object]:
@@ -160,7 +144,7 @@ def _changes(path: str, content: str) -> dict[str, object]:
 
 
 async def test_the_worker_corrects_a_test_that_ended_the_process(
-    db: Database, project_id: int, project: Path
+    db: Database, project_id: int, project: Path, warm: bool
 ) -> None:
     # The model's first test calls os._exit; the correction prompt carries the crash and
     # the fixed test passes: the task completes after one correction, not as a runner failure.
@@ -173,7 +157,7 @@ async def test_the_worker_corrects_a_test_that_ended_the_process(
         ]
     )
     worker = BackendWorkerAgent(
-        project_id, db, None, project_root=project, client=client, test_runner=runner(project)
+        project_id, db, None, project_root=project, client=client, test_runner=runner(project, warm)
     )
     task = db.get_task(db.create_task(project_id, "Exit cleanly", "a test that passes"))
     assert task is not None

@@ -37,7 +37,8 @@ AGENT = """
 import asyncio, sys
 from codeframe.testing import TestRunner
 
-result = asyncio.run(TestRunner(sys.argv[1], 60, plugin_autoload=False).run_tests())
+runner = TestRunner(sys.argv[1], 60, plugin_autoload=False, warm=sys.argv[2] == "warm")
+result = asyncio.run(runner.run_tests())
 print(result.status, result.output)
 """
 
@@ -56,7 +57,8 @@ def test_ancestors():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-async def test_no_process_above_pytest_shows_a_test_the_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["cold", "warm"])
+async def test_no_process_above_pytest_shows_a_test_the_key(tmp_path: Path, mode: str) -> None:
     # A test can read its ancestors' start-up environments through /proc; the two above
     # pytest (its parent and the supervisor) were started with the filtered environment.
     # The agent is a child interpreter, so that the key is in its start-up environment.
@@ -69,6 +71,7 @@ async def test_no_process_above_pytest_shows_a_test_the_key(tmp_path: Path) -> N
         "-c",
         AGENT,
         str(root),
+        mode,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env=env,

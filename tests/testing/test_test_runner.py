@@ -22,6 +22,7 @@ import pytest
 from codeframe.core.models import TestResult
 from codeframe.errors import InvalidInputError, UnsupportedPlatformError
 from codeframe.testing import TestRunner, build_child_env, is_secret_name
+from codeframe.testing.warm import WARM_SUPPORTED
 from tests.testing.processes import is_gone, make_project
 
 PASSING = """
@@ -532,6 +533,7 @@ def test_defaults_follow_the_seed() -> None:
     assert run.timeout == 300
     assert run.python == sys.executable
     assert run.plugin_autoload is True
+    assert run.warm is WARM_SUPPORTED  # warm wherever a helper can fork runs
     assert TestRunner.__test__ is False
 
 
