@@ -1,5 +1,8 @@
 """What one TestRunner run costs before any test runs: cold vs warm, and plugin loading.
 
+``plugin_autoload=None`` is the default (the plugins the project asks for: none here);
+``True`` loads every plugin of the environment (the old default), ``False`` none.
+
 Runs a one-test project N times per setting and prints the median and the min-max of the
 wall time per run, with a bare ``python -c pass`` start beside it and the machine's load
 average (the figures move with it on a shared machine)::
@@ -69,21 +72,13 @@ async def main(runs: int, python: str) -> None:
         root = Path(folder)
         (root / "tests").mkdir()
         (root / "tests" / "test_one.py").write_text(ONE_TEST)
-        rows = {
-            "python -c pass": await timings(lambda: python_start(python), runs),
-            "cold, plugin_autoload=False": await runner_timings(
-                root, runs, python, warm=False, plugin_autoload=False
-            ),
-            "cold, plugin_autoload=True": await runner_timings(
-                root, runs, python, warm=False, plugin_autoload=True
-            ),
-            "warm, plugin_autoload=False": await runner_timings(
-                root, runs, python, warm=True, plugin_autoload=False
-            ),
-            "warm, plugin_autoload=True": await runner_timings(
-                root, runs, python, warm=True, plugin_autoload=True
-            ),
-        }
+        rows = {"python -c pass": await timings(lambda: python_start(python), runs)}
+        for mode in ("cold", "warm"):
+            for autoload in (None, False, True):
+                name = f"{mode}, plugin_autoload={autoload}"
+                rows[name] = await runner_timings(
+                    root, runs, python, warm=mode == "warm", plugin_autoload=autoload
+                )
     print(f"TestRunner start-up, one-test project, {runs} runs each, python={python}")
     print(f"before: {load_before}; after: {load_average()}")
     print(f"{'case':<34}{'median s':>10}{'min s':>10}{'max s':>10}")
@@ -92,7 +87,7 @@ async def main(runs: int, python: str) -> None:
             f"{name:<34}{statistics.median(samples):>10.3f}"
             f"{min(samples):>10.3f}{max(samples):>10.3f}"
         )
-    for autoload in (False, True):
+    for autoload in (None, False, True):
         cold = statistics.median(rows[f"cold, plugin_autoload={autoload}"])
         warm = statistics.median(rows[f"warm, plugin_autoload={autoload}"])
         print(

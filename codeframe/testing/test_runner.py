@@ -24,6 +24,7 @@ from codeframe.errors import InvalidInputError, UnsupportedPlatformError
 from codeframe.testing.child import ENTRY_PATH
 from codeframe.testing.environment import build_child_env
 from codeframe.testing.output import OutputTail
+from codeframe.testing.plugins import PluginChoice, choose_plugins, missing_plugin_hint
 from codeframe.testing.results import RunContext, interpret, timed_out
 from codeframe.testing.supervision import RunEnd, RunHandle, start_cold
 from codeframe.testing.warm import POOL, WARM_SUPPORTED, Helper, HelperKey, start_warm
@@ -39,9 +40,9 @@ _PROGRESS_NAME = "progress.jsonl"
 class TestRunner:
     """Runs pytest for one project; every :meth:`run_tests` call is its own supervised process.
 
-    ``plugin_autoload=True`` (the default) lets the project's installed pytest plugins
-    load, as users expect; ``False`` skips the third-party ones this interpreter has,
-    which makes each run start several times faster (see ``benchmarks/runner_overhead.py``).
+    ``plugin_autoload=None`` (the default) loads the pytest plugins the project asks for
+    (:mod:`codeframe.testing.plugins`), or everything installed when ``python`` is another
+    environment's interpreter; ``True`` loads every plugin installed, ``False`` none.
 
     ``warm=True`` (the default, on Linux) runs each pytest as a fresh fork of a helper that
     has already imported pytest and its plugins (:mod:`codeframe.testing.warm`); results are
@@ -58,7 +59,7 @@ class TestRunner:
         timeout: float | None = 300,
         *,
         python: PathArg | None = None,
-        plugin_autoload: bool = True,
+        plugin_autoload: bool | None = None,
         env: Mapping[str, str] | None = None,
         extra_args: Iterable[str] = (),
         output_limit: int = 20_000,
@@ -103,7 +104,15 @@ class TestRunner:
         with tempfile.TemporaryDirectory(prefix="codeframe-pytest-") as report_dir:
             report = Path(report_dir) / _REPORT_NAME
             progress = Path(report_dir) / _PROGRESS_NAME
-            result = await self._run(self._pytest_args(test_paths, report), report, progress)
+            choice = choose_plugins(
+                self.project_root,
+                self.python,
+                self.plugin_autoload,
+                {**os.environ, **self.env},
+                self.extra_args,
+            )
+            pytest_args = self._pytest_args(test_paths, report, choice)
+            result = await self._run(pytest_args, report, progress, choice)
         result.duration = time.monotonic() - started
         logger.debug(
             "pytest in %s: %s (passed=%d failed=%d errors=%d skipped=%d) in %.2fs",
@@ -113,16 +122,18 @@ class TestRunner:
         return result
 
     def _pytest_args(
-        self, test_paths: Iterable[PathArg] | PathArg | None, report: Path
+        self, test_paths: Iterable[PathArg] | PathArg | None, report: Path, choice: PluginChoice
     ) -> list[str]:
         return [
             *_path_args(test_paths), "-q", "--color=no",
             "-o", "junit_family=xunit1", f"--junitxml={report}",
-            "-p", "no:cacheprovider", *self.extra_args,
+            "-p", "no:cacheprovider", *choice.args, *self.extra_args,
         ]  # fmt: skip
 
-    async def _run(self, pytest_args: list[str], report: Path, progress: Path) -> TestResult:
-        env = build_child_env(os.environ, plugin_autoload=self.plugin_autoload, overrides=self.env)
+    async def _run(
+        self, pytest_args: list[str], report: Path, progress: Path, choice: PluginChoice
+    ) -> TestResult:
+        env = build_child_env(os.environ, plugin_autoload=choice.autoload, overrides=self.env)
         args = [str(progress), *pytest_args]
         output = OutputTail(self.output_limit)
         logger.debug("running %s in %s", shlex.join(pytest_args), self.project_root)
@@ -134,7 +145,7 @@ class TestRunner:
         try:
             async with scope:
                 try:
-                    handle, helper = await self._start(args, env, output)
+                    handle, helper = await self._start(args, env, output, choice.args)
                 except OSError as exc:
                     reason = f"cannot start codeframe's test supervisor ({sys.executable}): {exc}"
                     return TestResult(
@@ -158,14 +169,19 @@ class TestRunner:
         if timed_out_now or end is None:
             return timed_out(context, output.getvalue())
         logger.debug("pytest ended: %s", end)
-        return interpret(context, end, report, progress, output.getvalue())
+        result = interpret(context, end, report, progress, output.getvalue())
+        if result.status != TestStatus.PASSED.value and result.runner_error is None:
+            hint = missing_plugin_hint(result.output, choice)
+            if hint is not None:
+                result.output = f"{result.output}\n{hint}"
+        return result
 
     async def _start(
-        self, args: list[str], env: dict[str, str], output: OutputTail
+        self, args: list[str], env: dict[str, str], output: OutputTail, preload: tuple[str, ...]
     ) -> tuple[RunHandle, Helper | None]:
         """A warm run if a helper can take it, else a cold one."""
         if self.warm:
-            key = HelperKey.of(self.python, self.project_root, env, ())
+            key = HelperKey.of(self.python, self.project_root, env, preload)
             helper, why = POOL.helper_for(key, env, self)
             if helper is None:
                 logger.debug("no warm run (%s)", why)

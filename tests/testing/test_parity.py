@@ -96,6 +96,12 @@ pytestmark = pytest.mark.skip("later")
 def test_later():
     pass
 """
+ASYNC = """
+import asyncio
+
+async def test_sleeps():
+    await asyncio.sleep(0)
+"""
 HANGS = "import time\n\ndef test_hangs():\n    time.sleep(30)\n"
 
 CORPORA: dict[str, tuple[dict[str, str], dict[str, object]]] = {
@@ -117,6 +123,12 @@ CORPORA: dict[str, tuple[dict[str, str], dict[str, object]]] = {
     "crash": ({"test_c.py": CRASH}, {}),
     "kills-parent": ({"test_k.py": KILLS_PARENT}, {}),
     "timeout": ({"test_h.py": HANGS}, {"timeout": 3}),
+    # The default plugin choice: pytest-asyncio, asked for by a setting.
+    "asyncio-asked-for": (
+        {"pytest.ini": "[pytest]\nasyncio_mode = auto\n", "test_async.py": ASYNC},
+        {"plugin_autoload": None},
+    ),
+    "asyncio-not-asked-for": ({"test_async.py": ASYNC}, {"plugin_autoload": None}),
     "missing-path": ({"test_a.py": PASSING}, {"paths": ["tests/test_gone.py"]}),
 }
 
@@ -133,7 +145,7 @@ def summary(result: TestResult) -> dict[str, object]:
         "status": result.status,
         "counts": (result.passed, result.failed, result.errors, result.skipped),
         "cases": [(case.node_id, case.outcome, case.message) for case in result.cases],
-        "runner_error": result.runner_error,
+        "runner_error": result.runner_error and normalised(result.runner_error),
         "output": normalised(result.output),
     }
 

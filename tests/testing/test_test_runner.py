@@ -532,7 +532,7 @@ def test_defaults_follow_the_seed() -> None:
     assert run.project_root == Path(".")
     assert run.timeout == 300
     assert run.python == sys.executable
-    assert run.plugin_autoload is True
+    assert run.plugin_autoload is None  # the plugins the project asks for (issue 14)
     assert run.warm is WARM_SUPPORTED  # warm wherever a helper can fork runs
     assert TestRunner.__test__ is False
 
