@@ -265,7 +265,12 @@ class Helper:
         out_w, channel_fd = fds
         channel = socket.socket(fileno=channel_fd)
         try:
-            request = json.loads(data)
+            try:
+                request = json.loads(data)
+            except ValueError:
+                request = {}
+            if not isinstance(request, dict):
+                request = {}  # refused below: its environment cannot match ours
             refusal = self._refusal(request)
             if refusal is not None:
                 self.reaper.send(channel, refusal)
