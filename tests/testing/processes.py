@@ -64,9 +64,15 @@ def kill_quietly(pids: Iterable[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def child_env() -> dict[str, str]:
-    """Our environment without the Claude key, for a child interpreter playing the agent."""
-    return {name: value for name, value in os.environ.items() if name != "ANTHROPIC_API_KEY"}
+def child_env(temp: Path | None = None) -> dict[str, str]:
+    """Our environment without the Claude key, for a child interpreter playing the agent.
+
+    ``temp`` becomes its TMPDIR: an agent a test kills leaves its run's report folder there.
+    """
+    env = {name: value for name, value in os.environ.items() if name != "ANTHROPIC_API_KEY"}
+    if temp is not None:
+        env["TMPDIR"] = str(temp)
+    return env
 
 
 def descendants(ancestor: int) -> list[int]:

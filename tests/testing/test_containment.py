@@ -177,7 +177,7 @@ async def run_agent(root: Path, tmp_path: Path, warm: bool) -> asyncio.subproces
     return await asyncio.create_subprocess_exec(
         sys.executable, "-c", AGENT, str(root), str(tmp_path / "pid"), str(tmp_path / "log"),
         "warm" if warm else "cold",
-        stdout=asyncio.subprocess.PIPE, env=child_env(),
+        stdout=asyncio.subprocess.PIPE, env=child_env(tmp_path),
     )  # fmt: skip
 
 

@@ -217,7 +217,7 @@ async def test_the_helper_does_not_outlive_the_agent(tmp_path: Path, how: str) -
     root = make_project(tmp_path / "project", {"test_one.py": PASSING})
     agent = await asyncio.create_subprocess_exec(
         sys.executable, "-c", AGENT, str(root), "hang" if how == "is killed" else "exit",
-        stdout=asyncio.subprocess.PIPE, env=child_env(),
+        stdout=asyncio.subprocess.PIPE, env=child_env(tmp_path),
     )  # fmt: skip
     helpers: list[int] = []
     try:
