@@ -1,4 +1,8 @@
-"""Running a project's tests: the async pytest runner, its JUnit reader and child environment."""
+"""Running a project's tests: the async pytest runner, its JUnit reader and child environment.
+
+Each run is supervised (nothing a test starts outlives it), warm where possible (forked
+from a helper with pytest imported) and loads only the plugins the project asks for.
+"""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from codeframe.testing.environment import build_child_env
 
 
-def test_colour_forcing_is_dropped_and_the_width_fixed():
+def test_colour_forcing_is_dropped_and_the_width_fixed() -> None:
     kernel_like = {
         "FORCE_COLOR": "1",
         "PY_COLORS": "1",
@@ -19,11 +19,11 @@ def test_colour_forcing_is_dropped_and_the_width_fixed():
     assert env["PATH"] == "/usr/bin"
 
 
-def test_a_caller_may_still_choose_a_width():
+def test_a_caller_may_still_choose_a_width() -> None:
     assert build_child_env({}, overrides={"COLUMNS": "80"})["COLUMNS"] == "80"
 
 
-def test_passwords_and_access_keys_are_dropped_too():
+def test_passwords_and_access_keys_are_dropped_too() -> None:
     env = build_child_env(
         {
             "AWS_SECRET_ACCESS_KEY": "x",
