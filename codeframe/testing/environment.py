@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from codeframe.redaction import secret_values
 
 _SECRET_PREFIXES = ("ANTHROPIC_",)
-# SPEC's minimum is *_API_KEY, *_TOKEN, *_SECRET; passwords, private and access keys and
+# Beyond the usual *_API_KEY, *_TOKEN and *_SECRET: passwords, private and access keys and
 # credential files are just as bad to hand to model-written code (env= can put one back).
 _SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "PASSWORD", "_PWD", "_CREDENTIALS", "APIKEY")
 _SECRET_NAMES = frozenset({"TOKEN", "SECRET", "SSH_AUTH_SOCK"})  # the agent socket signs
