@@ -145,7 +145,25 @@ class Run:
         return tasks
 
     async def _block_unrunnable(self, tasks: list[Row]) -> None:
-        """Tasks that can never run: missing dependencies, or an upstream already lost."""
+        """Tasks that can never run: unreadable or missing dependencies, or an upstream
+        already lost."""
+        for task in tasks:
+            raw = task.get("depends_on_invalid")
+            if raw is not None and int(task["id"]) in self.waiting:
+                task_id = int(task["id"])
+                self.waiting.discard(task_id)
+                await self.lifecycle.block(
+                    task_id,
+                    reason=f"depends_on holds {raw!r}, which is not a list of task ids",
+                    question=(
+                        "Fix the task's depends_on (db.update_task(task_id, {'depends_on': "
+                        "[ids]})), then answer this blocker."
+                    ),
+                    severity="async",
+                    blocker_type=BlockerType.DEPENDENCY,
+                )
+                self.final_count += 1
+                await self._block_dependents(task_id, TaskStatus.BLOCKED)
         for task_id, missing in sorted(self.resolver.missing_dependencies().items()):
             if task_id in self.waiting:
                 names = ", ".join(f"#{m}" for m in missing)

@@ -199,7 +199,15 @@ def _encode_notes(value: object) -> str:
 
 def _task_row(row: sqlite3.Row) -> Row:
     task = dict(row)
-    task["depends_on"] = _decode_depends_on(task["depends_on"])
+    raw = task["depends_on"]
+    try:
+        task["depends_on"] = parse_depends_on(raw)
+    except (TypeError, ValueError):
+        # Written by raw SQL: kept beside an empty list, so the lead can block the task
+        # naming the value instead of running it as if it depended on nothing.
+        logger.warning("task %s: unparsable depends_on %r", task.get("id"), raw)
+        task["depends_on"] = []
+        task["depends_on_invalid"] = raw
     task["can_parallelize"] = bool(task["can_parallelize"])
     task["requires_mcp"] = bool(task["requires_mcp"])
     task["notes"] = _from_json(task["notes"], [])

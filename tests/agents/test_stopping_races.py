@@ -258,3 +258,21 @@ async def test_an_unexpected_worker_error_is_logged_without_the_key(
     assert "the worker raised" in caplog.text
     assert key not in caplog.text
     assert key not in (db.get_task(task_id)["error"] or "")
+
+
+async def test_an_unreadable_depends_on_blocks_its_task_naming_the_value(db, project_id):
+    first = db.create_task(project_id, "First")
+    second = db.create_task(project_id, "Second")
+    assert db.conn is not None
+    db.conn.execute("UPDATE tasks SET depends_on = 'after the first one' WHERE id = ?", (second,))
+    db.conn.commit()
+    client = ScriptedClient(default=note_reply)
+    lead = LeadAgent(project_id, db, client=client, test_runner=FixedResultRunner())
+    summary = await lead.start_multi_agent_execution()
+
+    assert (summary["completed"], summary["blocked"]) == (1, 1)
+    assert db.get_task(first)["status"] == TaskStatus.COMPLETED
+    assert db.get_task(second)["status"] == TaskStatus.BLOCKED
+    [blocker] = db.get_blockers(project_id)
+    assert "'after the first one'" in blocker["reason"]
+    assert len(client.history) == 1  # the task with the bad value never ran
