@@ -114,6 +114,7 @@ async def broadcast_task_status(
     *,
     actual_tokens: int | None = None,
     task_title: str | None = None,
+    cost_usd: float | None = None,
 ) -> None:
     """``task_status_changed``; a final status always carries ``actual_tokens`` (maybe None)."""
     event = TaskStatusChanged(
@@ -124,6 +125,7 @@ async def broadcast_task_status(
         progress,
         actual_tokens=actual_tokens,
         task_title=task_title,
+        cost_usd=cost_usd,
     )
     await deliver(manager, event)
 
