@@ -2,7 +2,7 @@
 
 The model decides which paths to write, so every path is treated as hostile until proven to
 be text the file system can name, to stay inside the project root (symlinks followed),
-outside ``.git/`` and codeframe's journal folder, and inside the worker's allowed area. Only
+outside ``.git/`` and codeframe's own folders, and inside the worker's allowed area. Only
 when the *whole* group passes is anything written; the writing itself (a journal, temp
 files and ``os.replace``) lives in :mod:`codeframe.core.file_journal`.
 """
@@ -33,6 +33,8 @@ from codeframe.errors import (
 logger = logging.getLogger(__name__)
 
 ACTIONS = frozenset({"create", "modify", "delete"})
+#: Where ``codeframe run`` keeps a project's database by default: a reply must never reach it.
+STATE_DIR = ".codeframe"
 DEFAULT_MAX_BYTES = 1_000_000
 
 # The smaller of the Linux and macOS limits, so a group valid here is valid on both.
@@ -293,6 +295,8 @@ def _refuse_reserved(path: str, rel: PurePosixPath) -> None:
         raise UnsafePathError(f"{path!r} is inside .git/, which agents never write")
     if rel.parts and rel.parts[0].casefold() == JOURNAL_DIR:
         raise UnsafePathError(f"{path!r} is inside {JOURNAL_DIR}/, codeframe's own journal folder")
+    if rel.parts and rel.parts[0].casefold() == STATE_DIR:
+        raise UnsafePathError(f"{path!r} is inside {STATE_DIR}/, which holds codeframe's database")
 
 
 def _check_target(path: str, action: str, target: str) -> None:
@@ -380,6 +384,7 @@ __all__ = [
     "ACTIONS",
     "DEFAULT_MAX_BYTES",
     "JOURNAL_DIR",
+    "STATE_DIR",
     "PlannedChange",
     "RecoveryReport",
     "WriteArea",

@@ -95,6 +95,9 @@ REFUSED = [
     pytest.param([modify(".git/config")], UnsafePathError, ".git", id="git"),
     pytest.param([create("pkg/../.git/hooks/pre-commit")], UnsafePathError, ".git", id="git-dd"),
     pytest.param([create("sub/.GIT/x")], UnsafePathError, ".git", id="git-case"),
+    # `codeframe run` keeps the project's database there: no reply may write or delete it.
+    pytest.param([create(".codeframe/codeframe.db")], UnsafePathError, "database", id="state"),
+    pytest.param([delete("pkg/../.CodeFrame/x")], UnsafePathError, "database", id="state-case"),
     pytest.param([create("bad\x00.py")], UnsafePathError, "NUL", id="nul"),
     pytest.param([modify("missing.py")], MissingFileError, "does not exist", id="modify-missing"),
     pytest.param([delete("pkg/gone.py")], MissingFileError, "does not exist", id="delete-missing"),
