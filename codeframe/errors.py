@@ -35,6 +35,8 @@ it derives from that too, so code that expects the built-in keeps working::
     ├── DemoWorkdirError         (+ FileExistsError)  a demo folder we will not wipe
     ├── DemoScriptError          (+ ValueError)    a malformed folder of demo replies
     ├── ReplayMissError                            a cassette has no recording
+    ├── InputFileError           (+ ValueError)    a task list or prices file we cannot use
+    ├── CommandLineError                           a command that cannot run as given (exit 2)
     └── UnsupportedPlatformError                   e.g. the test runner on Windows
 """
 
@@ -245,6 +247,31 @@ class ReplayMissError(CodeframeError):
     """A replay client received a request that its cassette does not hold."""
 
 
+class InputFileError(CodeframeError, ValueError):
+    """A task list or prices file that cannot be used; nothing was created or run.
+
+    ``problems`` lists every problem found, each naming the entry and the field, so a user
+    fixes the whole file in one go rather than one error per attempt.
+    """
+
+    def __init__(self, path: str, problems: list[str] | tuple[str, ...]) -> None:
+        self.path = path
+        self.problems = tuple(problems)
+        if len(self.problems) == 1:
+            message = f"{path}: {self.problems[0]}"
+        else:
+            listed = "\n".join(f"  - {problem}" for problem in self.problems)
+            message = f"{path}: {len(self.problems)} problems:\n{listed}"
+        super().__init__(message)
+
+
+class CommandLineError(CodeframeError):
+    """A ``codeframe`` command that cannot run as given: a missing folder, file or key.
+
+    The command line reports it and exits with status 2, the usage-error status.
+    """
+
+
 class UnsupportedPlatformError(CodeframeError):
     """A feature that needs POSIX (process groups, signals) was used elsewhere."""
 
@@ -253,6 +280,7 @@ __all__ = [
     "BudgetExceededError",
     "ClaudeTimeoutError",
     "CodeframeError",
+    "CommandLineError",
     "ContentTooLargeError",
     "DatabaseBusyError",
     "DatabaseReadOnlyError",
@@ -263,6 +291,7 @@ __all__ = [
     "FileChangeError",
     "FileRecoveryError",
     "IllegalTransitionError",
+    "InputFileError",
     "InvalidInputError",
     "JUnitFormatError",
     "MissingAPIKeyError",

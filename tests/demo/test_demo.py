@@ -1,9 +1,10 @@
-"""The bundled demo: its outcome, its work folder, and the command line around it."""
+"""The bundled demo: its outcome, its work folder, and a run of `python -m codeframe demo`.
+
+The command line's own machinery (parser, errors, progress lines) is tested in tests/cli."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import shutil
 import subprocess
@@ -13,7 +14,6 @@ from typing import Any
 import pytest
 
 from codeframe.agents.simple_assignment import SimpleAgentAssigner, normalize_agent_type
-from codeframe.cli import ConsoleProgress, main
 from codeframe.demo import DEMO_TASKS, DemoWorkdirError, demo_client, prepare_workdir, run_demo
 from codeframe.demo.runner import DB_NAME, MARKER, SAMPLE_PROJECT, DemoResult
 from codeframe.errors import MissingAPIKeyError
@@ -249,25 +249,6 @@ async def test_live_with_a_key_uses_the_client_from_env_and_closes_it(tmp_path, 
 # -- the command line ----------------------------------------------------------------------
 
 
-def test_cli_live_without_a_key_exits_2_naming_the_variable(tmp_path, monkeypatch, capsys):
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    assert main(["demo", "--live", "--workdir", str(tmp_path / "w")]) == 2
-    assert "ANTHROPIC_API_KEY" in capsys.readouterr().err
-    assert not (tmp_path / "w").exists()
-
-
-def test_cli_refuses_a_folder_that_is_not_ours(tmp_path, capsys):
-    (tmp_path / "notes.txt").write_text("mine")
-    assert main(["demo", "--workdir", str(tmp_path)]) == 2
-    assert "refusing" in capsys.readouterr().err
-    assert (tmp_path / "notes.txt").read_text() == "mine"
-
-
-def test_cli_without_a_command_shows_help_and_exits_2(capsys):
-    assert main([]) == 2
-    assert "demo" in capsys.readouterr().err
-
-
 def test_python_m_codeframe_demo_runs_end_to_end(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     done = subprocess.run(
@@ -282,59 +263,3 @@ def test_python_m_codeframe_demo_runs_end_to_end(tmp_path):
     assert "6 completed, 3 blocked, 0 failed" in out
     assert "self-correction attempt 2/3 made the tests pass" in out
     assert "progress 9/9" in out
-
-
-# -- the progress printer ------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def test_progress_lines_carry_elapsed_seconds_and_task_titles():
-    clock, out = Clock(), io.StringIO()
-    printer = ConsoleProgress(out, clock=clock)
-    clock.now = 51.25
-    await printer.broadcast(
-        {
-            "type": "task_assigned",
-            "task_id": 4,
-            "agent_id": "backend-1",
-            "task_title": "Validate ISBN-13 check digits",
-        }
-    )
-    await printer.broadcast(
-        {
-            "type": "task_status_changed",
-            "task_id": 4,
-            "status": "in_progress",
-            "agent_id": "backend-1",
-        }
-    )
-    await printer.broadcast(
-        {
-            "type": "correction_attempt",
-            "task_id": 4,
-            "attempt_number": 2,
-            "max_attempts": 3,
-            "status": "success",
-        }
-    )
-    await printer.broadcast(
-        {"type": "agent_status_changed", "agent_id": "backend-1", "status": "idle"}
-    )
-    for _ in range(2):
-        await printer.broadcast(
-            {"type": "progress_update", "completed": 9, "total": 9, "percentage": 100}
-        )
-    assert out.getvalue().splitlines() == [
-        "[   1.2s] #4 Validate ISBN-13 check digits: started by backend-1",
-        "[   1.2s] #4 Validate ISBN-13 check digits: self-correction attempt 2/3 made the "
-        "tests pass",
-        "[   1.2s] progress 9/9 tasks done (100%)",
-    ]
-    assert printer.lines == 3
