@@ -222,24 +222,25 @@ async def _execute(
 
     client = choice.make()
     try:
-        runner = TestRunner(location.project_dir, python=args.python)
-        lead = LeadAgent(
-            project_id,
-            db,
-            api_key=choice.api_key,
-            ws_manager=progress,
-            client=client,
-            project_root=location.project_dir,
-            test_runner=runner,
-            prices=prices,
-            # The pool's default cap (10) would quietly lower a larger --concurrency.
-            max_agents=max(10, args.concurrency),
-        )
-        return await lead.start_multi_agent_execution(
-            max_concurrent=args.concurrency,
-            budget_usd=args.budget,
-            task_budget_usd=args.task_budget,
-        )
+        # Closing the runner shuts its warm pytest helper down, so the command exits at once.
+        async with TestRunner(location.project_dir, python=args.python) as runner:
+            lead = LeadAgent(
+                project_id,
+                db,
+                api_key=choice.api_key,
+                ws_manager=progress,
+                client=client,
+                project_root=location.project_dir,
+                test_runner=runner,
+                prices=prices,
+                # The pool's default cap (10) would quietly lower a larger --concurrency.
+                max_agents=max(10, args.concurrency),
+            )
+            return await lead.start_multi_agent_execution(
+                max_concurrent=args.concurrency,
+                budget_usd=args.budget,
+                task_budget_usd=args.task_budget,
+            )
     finally:
         close = getattr(client, "close", None)
         if close is not None:
