@@ -9,7 +9,6 @@ default inside it, at ``<project>/.codeframe/codeframe.db``: it travels with the
 from __future__ import annotations
 
 import argparse
-import logging
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,6 @@ from typing import Any
 
 from codeframe.core.file_changes import STATE_DIR
 from codeframe.errors import CodeframeError, CommandLineError
-
-logger = logging.getLogger(__name__)
 
 # STATE_DIR is one the agents' file changes can never write into.
 DB_NAME = "codeframe.db"
@@ -74,11 +71,16 @@ def locate(args: argparse.Namespace) -> Location:
 def prepare_state_dir(location: Location) -> None:
     """Make the folder that holds the database (and, for the default one, keep it out of git)."""
     folder = location.db_path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    if location.default_db:
-        ignore = folder / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text(_GITIGNORE, encoding="utf-8")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if location.default_db:
+            ignore = folder / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text(_GITIGNORE, encoding="utf-8")
+    except OSError as exc:
+        raise CommandLineError(
+            f"cannot prepare {folder} for the database: {exc.strerror or exc}"
+        ) from None
 
 
 def open_existing(location: Location) -> Any:
