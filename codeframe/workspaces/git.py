@@ -31,6 +31,7 @@ DEFAULT_TIMEOUT = 60.0
 # How long git gets to remove its lock files after SIGTERM, and how long reaping may take.
 _TERM_GRACE = 2.0
 _REAP_TIMEOUT = 2.0
+_GROUP_POLL = 0.02
 
 # Settings for every call, whatever the user's configuration says: no hooks (user scripts
 # must not run on every task commit, nor see model-written trees as their own), no automatic
@@ -158,10 +159,9 @@ async def run_git(
     ``timeout`` seconds is killed and :class:`GitTimeoutError` raised; a cancelled call kills
     its command the same way and re-raises ``CancelledError``. ``stdin`` is fed to git's input.
     """
-    argv = ("git", *SAFE_CONFIG, *args)
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
+    spawning = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
+            "git", *SAFE_CONFIG, *args,
             cwd=cwd,
             env=git_environment(overrides=env),
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
@@ -169,6 +169,13 @@ async def run_git(
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+    )  # fmt: skip
+    try:
+        # Shielded: cancelled half way, asyncio would SIGKILL a git that may hold a lock.
+        process = await asyncio.shield(spawning)
+    except asyncio.CancelledError:
+        await _stop_once_started(spawning)
+        raise
     except FileNotFoundError as exc:
         if cwd is not None and not _is_folder(cwd):
             raise GitError(f"cannot run git in {os.fspath(cwd)}: no such folder") from exc
@@ -197,6 +204,41 @@ async def run_git(
     return result
 
 
+async def run_git_uncancelled(
+    *args: str,
+    cwd: PathArg | None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,  # noqa: ASYNC109  # passed on to run_git
+    check: bool = True,
+    stdin: str | None = None,
+) -> GitResult:
+    """:func:`run_git` for a command that must not be interrupted: a cancel waits for its end.
+
+    For commands on shared state (the user's checkout, the integration branch, the list of
+    worktrees): git removes its lock files on SIGTERM, but not reliably (a lock taken a
+    moment before the signal can stay), and a checkout interrupted half way is left between
+    two states. The command stays bounded by ``timeout``; ``CancelledError`` is re-raised
+    once it has finished (its own failure, if any, is logged then).
+    """
+    call = asyncio.ensure_future(
+        run_git(*args, cwd=cwd, env=env, timeout=timeout, check=check, stdin=stdin)
+    )
+    cancelled = False
+    while not call.done():
+        try:
+            await asyncio.shield(call)
+        except asyncio.CancelledError:
+            cancelled = True
+        except Exception:
+            break  # the command's own failure: raised below, unless a cancel came first
+    if cancelled:
+        if not call.cancelled() and call.exception() is not None:
+            logger.warning("git %s failed while its caller was being cancelled: %s",
+                           " ".join(args), call.exception())  # fmt: skip
+        raise asyncio.CancelledError
+    return call.result()
+
+
 def command_error(args: tuple[str, ...], result: GitResult) -> GitError:
     """The :class:`GitError` for a failed command, with git's own words in the message."""
     said = result.stderr.strip() or result.stdout.strip() or "no message"
@@ -208,21 +250,73 @@ def command_error(args: tuple[str, ...], result: GitResult) -> GitError:
     )
 
 
+async def _stop_once_started(spawning: asyncio.Future[asyncio.subprocess.Process]) -> None:
+    """A cancel came while git was starting: let the start finish, then stop git our way."""
+    while not spawning.done():
+        try:
+            await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            continue  # cancelled again; starting takes milliseconds, keep waiting for it
+        except Exception as exc:
+            logger.debug("git did not start (%s); nothing to stop", exc)
+            return
+    if not spawning.cancelled() and spawning.exception() is None:
+        await asyncio.shield(_stop(spawning.result()))
+
+
 async def _stop(process: asyncio.subprocess.Process) -> None:
     """SIGTERM git's group, give it a moment to remove its locks, then SIGKILL what is left."""
     pid = process.pid
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _TERM_GRACE
     if process.returncode is None:
         _signal_group(pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(process.wait(), _TERM_GRACE)
         except TimeoutError:
             logger.warning("git (pid %d) ignored SIGTERM for %.0f s; killing it", pid, _TERM_GRACE)
-    # Whatever git started (an editor, a filter) dies with the group, even if git is gone.
+    # git's own children (`git worktree add` runs `git update-ref`, a filter, a hook) got the
+    # SIGTERM too and may still be removing their locks: SIGKILL now would leave those behind.
+    # Nothing signals that a process group has emptied, so poll, within the same grace period.
+    while _group_exists(pid) and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(_GROUP_POLL)
     _signal_group(pid, signal.SIGKILL)
     try:
         await asyncio.wait_for(process.wait(), _REAP_TIMEOUT)
     except TimeoutError:
         logger.warning("git (pid %d) has not exited %.0f s after SIGKILL", pid, _REAP_TIMEOUT)
+
+
+def _group_exists(pgid: int) -> bool:
+    """Whether a process of the group still runs (zombies waiting to be reaped aside)."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False  # gone; EPERM: only zombies left (macOS)
+    return _live_member(pgid)
+
+
+def _live_member(pgid: int) -> bool:
+    """Linux: scan /proc, as an orphaned zombie can wait a long time for init to reap it.
+
+    Elsewhere there is no cheap way to tell, so the group counts as alive.
+    """
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return True
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[-1].split()
+        except OSError:
+            continue  # exited meanwhile
+        # After the command name: state, ppid, pgrp, ...
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+            return True
+    return False
 
 
 def _is_folder(path: PathArg) -> bool:
@@ -280,4 +374,5 @@ __all__ = [
     "parse_git_version",
     "require_git",
     "run_git",
+    "run_git_uncancelled",
 ]

@@ -106,6 +106,26 @@ def recover_our_locks(common_dir: Path, folder: Path, branch_prefix: str) -> Rec
     return recovery
 
 
+def clear_task_locks(worktree: Path, common_dir: Path, branch: str) -> list[str]:
+    """Remove the locks in one task's worktree and on its branch; say what went."""
+    recovery = Recovery()
+    admin = _admin_folder(worktree)
+    if admin is not None:
+        for lock in sorted(admin.glob("*.lock")):
+            _unlink(lock, recovery, "left by an interrupted git command")
+    _unlink(common_dir / "refs" / "heads" / f"{branch}.lock", recovery,
+            "left by an interrupted git command")  # fmt: skip
+    return recovery.removed
+
+
+def _admin_folder(worktree: Path) -> Path | None:
+    """The folder in .git/worktrees that a linked worktree's ``.git`` file points to."""
+    text = _read(worktree / ".git")
+    if not text.startswith("gitdir:"):
+        return None
+    return Path(text.removeprefix("gitdir:").strip())
+
+
 def recover_user_locks(
     git_dir: Path, common_dir: Path, branch: str, older_than: float | None
 ) -> Recovery:
@@ -157,6 +177,7 @@ def _glob_escape(text: str) -> str:
 
 __all__ = [
     "Recovery",
+    "clear_task_locks",
     "ensure_excluded",
     "is_inside",
     "make_folder",

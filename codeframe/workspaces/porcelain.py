@@ -123,6 +123,18 @@ def parse_numstat(output: str) -> tuple[tuple[str, ...], int, int]:
     return tuple(files), insertions, deletions
 
 
+def parse_commit_stats(output: str) -> tuple[str, tuple[str, ...], tuple[str, ...], int, int]:
+    """Commit, parents, files, insertions, deletions from one commit's ``git diff-tree``.
+
+    Run as ``diff-tree -r --numstat -z --no-renames --always --format="%H %P" <commit>``:
+    a header with the ids, then the numstat fields.
+    """
+    header, _, rest = output.partition("\0")
+    sha, *parents = header.split()
+    files, insertions, deletions = parse_numstat(rest.lstrip("\n"))
+    return sha, tuple(parents), files, insertions, deletions
+
+
 def parse_merge_tree(output: str) -> tuple[str, tuple[str, ...]]:
     """The merged tree and the conflicted paths from ``merge-tree --write-tree -z --name-only``.
 
@@ -214,6 +226,7 @@ __all__ = [
     "is_commit_id",
     "is_task_id",
     "parse_commit_object",
+    "parse_commit_stats",
     "parse_merge_tree",
     "parse_numstat",
     "parse_refused_paths",

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from codeframe.errors import (
     DetachedHeadError,
     DirtyWorkingTreeError,
     GitError,
+    GitTimeoutError,
     IntegrationRefusedError,
     InvalidInputError,
     NotAGitRepositoryError,
@@ -45,9 +45,11 @@ from codeframe.workspaces.git import (
     command_error,
     require_git,
     run_git,
+    run_git_uncancelled,
 )
 from codeframe.workspaces.housekeeping import (
     Recovery,
+    clear_task_locks,
     ensure_excluded,
     is_inside,
     make_folder,
@@ -56,6 +58,7 @@ from codeframe.workspaces.housekeeping import (
     remove_empty_folder,
     resolved,
 )
+from codeframe.workspaces.locks import admin_lock, integration_lock
 from codeframe.workspaces.models import (
     CommitInfo,
     Conflict,
@@ -69,8 +72,8 @@ from codeframe.workspaces.porcelain import (
     WorktreeEntry,
     exclude_pattern,
     is_task_id,
+    parse_commit_stats,
     parse_merge_tree,
-    parse_numstat,
     parse_refused_paths,
     parse_status_paths,
     parse_trailer_values,
@@ -85,8 +88,6 @@ DEFAULT_FOLDER = ".codeframe/worktrees"
 DEFAULT_BRANCH_PREFIX = "codeframe/task-"
 # A branch that keeps moving under us (someone committing in a loop) is given up on.
 _INTEGRATION_ATTEMPTS = 3
-# Removing a worktree deletes its files; a few at once is enough to keep the disk busy.
-_REMOVALS_AT_ONCE = 4
 _DIRTY_MESSAGE = (
     "codeframe: commit the uncommitted changes found at run start\n\n"
     "They were in the working tree when a codeframe run began (commit_dirty=True); "
@@ -94,11 +95,6 @@ _DIRTY_MESSAGE = (
 )
 _NOT_FAST_FORWARD = ("Not possible to fast-forward", "not possible to fast-forward")
 _REF_MOVED = ("but expected", "is at ")
-
-# Integrations into one repository happen one at a time, across managers on the same loop.
-_integration_locks: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[Path, asyncio.Lock]
-] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +121,8 @@ class WorktreeManager:
     ``folder`` (relative to the project root, or absolute) holds the worktrees and is
     ignored through ``.git/info/exclude``; task branches are ``<branch_prefix><task id>``;
     ``identity`` authors codeframe's commits; ``timeout`` bounds every git command.
+    ``reuse_worktrees=False`` removes a released worktree instead of pooling it (slower:
+    every task then checks out the whole project afresh).
     """
 
     def __init__(
@@ -135,6 +133,7 @@ class WorktreeManager:
         branch_prefix: str = DEFAULT_BRANCH_PREFIX,
         identity: GitIdentity | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        reuse_worktrees: bool = True,
     ) -> None:
         if not branch_prefix or any(part in branch_prefix for part in ("..", "@{", " ", "\\")):
             raise InvalidInputError(f"not a usable branch prefix: {branch_prefix!r}")
@@ -143,6 +142,7 @@ class WorktreeManager:
         self.branch_prefix = branch_prefix
         self.identity = identity or GitIdentity()
         self.timeout = timeout
+        self.reuse_worktrees = reuse_worktrees
         self._env = self.identity.environment()
         self._layout: _Layout | None = None
         self._run: RunBase | None = None
@@ -281,13 +281,15 @@ class WorktreeManager:
         recovery.removed.extend(user.removed)
         recovery.left.extend(user.left)
         for path in recovery.half_made:
-            removal = await self._git("worktree", "remove", "--force", str(path), check=False)
+            async with admin_lock(layout.common_dir).exclusive():
+                removal = await self._git("worktree", "remove", "--force", str(path),
+                                          check=False, whole=True)  # fmt: skip
             if removal.returncode == 0:
                 recovery.removed.append(f"{path}: a worktree whose creation was interrupted")
             else:
                 logger.warning("could not remove half-made worktree %s: %s", path,
                                removal.stderr.strip())  # fmt: skip
-        await self._git("worktree", "prune")
+        await self._prune()
         self._pool = []
         self._kept = {}
         for entry in await self._worktrees():
@@ -314,9 +316,9 @@ class WorktreeManager:
 
     async def _commit_dirty(self, layout: _Layout) -> str:
         spec = layout.prefix or "."
-        await self._git("--literal-pathspecs", "add", "-A", "--", spec)
+        await self._git("--literal-pathspecs", "add", "-A", "--", spec, whole=True)
         await self._git("--literal-pathspecs", "commit", "-q", "--no-verify", "-m",
-                        _DIRTY_MESSAGE, "--", spec)  # fmt: skip
+                        _DIRTY_MESSAGE, "--", spec, whole=True)  # fmt: skip
         head = await self._git("rev-parse", "--verify", "HEAD^{commit}")
         return head.stdout.strip()
 
@@ -362,13 +364,22 @@ class WorktreeManager:
         if path is None:
             path = self._new_slot(layout)
             try:
-                await self._git("worktree", "add", "-q", "-B", branch, str(path), base)
-                return path
+                # Only the registration is exclusive; the files are written after it.
+                async with admin_lock(layout.common_dir).exclusive():
+                    await self._git("worktree", "add", "-q", "--no-checkout", "-B", branch,
+                                    str(path), base, whole=True)  # fmt: skip
             except GitError as exc:
                 holder = await self._idle_holder(branch, exc)
                 if holder is None:
                     raise
                 path = holder
+            else:
+                try:
+                    await self._task_git(path, branch, "reset", "-q", "--hard")
+                except BaseException:
+                    self._kept[task] = path  # registered, files incomplete: a reset repairs it
+                    raise
+                return path
         try:
             await self._reset(path, branch, base)
         except GitError as exc:
@@ -387,9 +398,10 @@ class WorktreeManager:
         return path
 
     async def _reset(self, path: Path, branch: str, base: str) -> None:
-        await self._git("checkout", "-q", "-f", "-B", branch, base, cwd=path)
+        async with admin_lock(self._require_layout().common_dir).shared():
+            await self._task_git(path, branch, "checkout", "-q", "-f", "-B", branch, base)
         # -x too: a previous task's ignored files (caches, build output) must not leak in.
-        await self._git("clean", "-ffdxq", cwd=path)
+        await self._task_git(path, branch, "clean", "-ffdxq")
 
     async def _idle_holder(self, branch: str, error: GitError) -> Path | None:
         """The idle worktree of ours that has ``branch`` checked out, when that blocked us.
@@ -435,16 +447,18 @@ class WorktreeManager:
         message = task_commit_message(
             wt.title if title is None else title, wt.task_id, attempts=attempts, tokens=tokens
         )
-        await self._git("add", "-A", cwd=wt.path)
-        tree = (await self._git("write-tree", cwd=wt.path)).stdout.strip()
-        parent = active.head
-        made = await self._git("commit-tree", tree, "-p", parent, "-F", "-", stdin=message)
-        sha = made.stdout.strip()
-        await self._git("update-ref", "-m", f"codeframe: task {wt.task_id}",
-                        f"refs/heads/{wt.branch}", sha, parent, cwd=wt.path)  # fmt: skip
+        await self._task_git(wt.path, wt.branch, "add", "-A")
+        # Porcelain commit: one process does what write-tree, commit-tree and update-ref do.
+        await self._task_git(wt.path, wt.branch, "commit", "-q", "--allow-empty", "--no-verify",
+                             "--cleanup=verbatim", "-F", "-", stdin=message)  # fmt: skip
+        shown = await self._git("diff-tree", "-r", "--numstat", "-z", "--no-renames", "--always",
+                                "--format=%H %P", "HEAD", cwd=wt.path)  # fmt: skip
+        sha, parents, files, insertions, deletions = parse_commit_stats(shown.stdout)
+        parent = parents[0] if parents else ""
+        if parent != active.head:
+            logger.warning("task %s: its branch had moved from %s to %s before the commit",
+                           wt.task_id, active.head[:12], parent[:12])  # fmt: skip
         active.head = sha
-        stats = await self._git("diff-tree", "-r", "--numstat", "-z", "--no-renames", parent, tree)
-        files, insertions, deletions = parse_numstat(stats.stdout)
         return CommitInfo(
             sha=sha,
             branch=wt.branch,
@@ -470,7 +484,7 @@ class WorktreeManager:
         elsewhere by ``git update-ref`` guarded by the old value. One at a time per repository.
         """
         run, layout, _ = self._open()
-        async with _integration_lock(layout.common_dir):
+        async with integration_lock(layout.common_dir):
             for _ in range(_INTEGRATION_ATTEMPTS):
                 holder = next(
                     (entry for entry in await self._worktrees() if entry.branch == run.ref), None
@@ -514,16 +528,17 @@ class WorktreeManager:
         """Point the integration branch at ``new``; False if it moved away from ``tip``."""
         if holder is None:
             moved = await self._git("update-ref", "-m", "codeframe: integrate", run.ref, new, tip,
-                                    check=False)  # fmt: skip
+                                    check=False, whole=True)  # fmt: skip
             if moved.returncode == 0:
                 return True
             if any(text in moved.stderr for text in _REF_MOVED):
                 return False
             raise command_error(("update-ref", run.ref, new, tip), moved)
         # Once git starts updating the user's files it must finish: a cancel waits for it.
-        merged = await _despite_cancellation(
-            self._git("merge", "--ff-only", "-q", new, cwd=Path(holder.path), check=False)
-        )
+        async with admin_lock(self._require_layout().common_dir).shared():
+            merged = await self._git(
+                "merge", "--ff-only", "-q", new, cwd=Path(holder.path), check=False, whole=True
+            )
         if merged.returncode == 0:
             return True
         refused = parse_refused_paths(merged.stderr)
@@ -562,9 +577,12 @@ class WorktreeManager:
         if keep:
             self._kept[wt.task_id] = wt.path
             return
+        if not self.reuse_worktrees:
+            await self._remove_worktrees([wt.path])
+            return
         try:
-            await self._git("update-ref", "--no-deref", "-m", "codeframe: idle", "HEAD",
-                            active.head, cwd=wt.path)  # fmt: skip
+            await self._task_git(wt.path, wt.branch, "update-ref", "--no-deref", "-m",
+                                 "codeframe: idle", "HEAD", active.head)  # fmt: skip
         except BaseException:
             self._kept[wt.task_id] = wt.path  # still on its branch; close_run judges it
             raise
@@ -596,7 +614,7 @@ class WorktreeManager:
             if f"refs/heads/{branch}" not in held
         }
         await self._delete_branches(integrated)
-        await self._git("worktree", "prune")
+        await self._prune()
         remove_empty_folder(layout.folder)
         if self._active:
             logger.info("closing the run with %d worktrees still in use; they stay",
@@ -651,40 +669,40 @@ class WorktreeManager:
             if task not in removed:
                 removed[task] = RemovedWorkspace(task, _short(ref), None)
         await self._delete_branches(branches)
-        await self._git("worktree", "prune")
+        await self._prune()
         return list(removed.values())
 
     async def _remove_worktrees(self, paths: Sequence[Path]) -> None:
-        limit = asyncio.Semaphore(_REMOVALS_AT_ONCE)
-
-        async def remove(path: Path) -> None:
-            async with limit:
-                done = await self._git("worktree", "remove", "--force", str(path), check=False)
+        for path in paths:
+            async with admin_lock(self._require_layout().common_dir).exclusive():
+                done = await self._git("worktree", "remove", "--force", str(path), check=False,
+                                       whole=True)  # fmt: skip
             if done.returncode != 0:
                 logger.warning("could not remove worktree %s: %s", path, done.stderr.strip())
-
-        async with asyncio.TaskGroup() as group:
-            for path in paths:
-                group.create_task(remove(path))
 
     async def _delete_branches(self, refs: Mapping[str, str]) -> None:
         """Delete ``refs`` (guarded by the commit each should still be at) in one go."""
         if not refs:
             return
         commands = "".join(f"delete {ref} {sha}\n" for ref, sha in refs.items())
-        done = await self._git("update-ref", "--stdin", stdin=commands, check=False)
+        done = await self._git("update-ref", "--stdin", stdin=commands, check=False, whole=True)
         if done.returncode == 0:
             return
         # One moved (the user committed on it?): delete the others, keep that one.
         for ref, sha in refs.items():
-            one = await self._git("update-ref", "-d", ref, sha, check=False)
+            one = await self._git("update-ref", "-d", ref, sha, check=False, whole=True)
             if one.returncode != 0:
                 logger.warning("kept branch %s: %s", _short(ref), one.stderr.strip())
 
     # -- helpers -------------------------------------------------------------------------
 
+    async def _prune(self) -> None:
+        async with admin_lock(self._require_layout().common_dir).exclusive():
+            await self._git("worktree", "prune", whole=True)
+
     async def _worktrees(self) -> list[WorktreeEntry]:
-        listing = await self._git("worktree", "list", "--porcelain", "-z")
+        async with admin_lock(self._require_layout().common_dir).shared():
+            listing = await self._git("worktree", "list", "--porcelain", "-z")
         return parse_worktree_list(listing.stdout)
 
     def _is_ours(self, path: Path, layout: _Layout) -> bool:
@@ -722,12 +740,33 @@ class WorktreeManager:
         cwd: Path | None = None,
         check: bool = True,
         stdin: str | None = None,
+        whole: bool = False,
     ) -> GitResult:
-        """Run git with our identity, in the user's checkout unless ``cwd`` says otherwise."""
+        """Run git with our identity, in the user's checkout unless ``cwd`` says otherwise.
+
+        ``whole=True`` for commands on shared state: a cancel waits for them to finish.
+        """
         where = cwd if cwd is not None else self._require_layout().toplevel
-        return await run_git(
+        run = run_git_uncancelled if whole else run_git
+        return await run(
             *args, cwd=where, env=self._env, timeout=self.timeout, check=check, stdin=stdin
         )
+
+    async def _task_git(
+        self, worktree: Path, branch: str, *args: str, stdin: str | None = None
+    ) -> GitResult:
+        """Run git in a task's own worktree; if it is cut short, clear the locks it left.
+
+        git removes its locks on SIGTERM, but not always; only this task works in this
+        worktree and on this branch, and the command is dead by now, so its locks are stale.
+        """
+        try:
+            return await self._git(*args, cwd=worktree, stdin=stdin)
+        except (asyncio.CancelledError, GitTimeoutError):
+            layout = self._require_layout()
+            for line in clear_task_locks(worktree, layout.common_dir, branch):
+                logger.info("cleared after an interrupted git %s: %s", args[0], line)
+            raise
 
 
 def _task_id(task_id: int | str) -> str:
@@ -741,34 +780,6 @@ def _task_id(task_id: int | str) -> str:
 
 def _short(ref: str | None) -> str | None:
     return None if ref is None else ref.removeprefix("refs/heads/")
-
-
-def _integration_lock(common_dir: Path) -> asyncio.Lock:
-    locks = _integration_locks.setdefault(asyncio.get_running_loop(), {})
-    return locks.setdefault(common_dir, asyncio.Lock())
-
-
-async def _despite_cancellation(step: Awaitable[GitResult]) -> GitResult:
-    """Await ``step`` to its end even if we are cancelled meanwhile, then honour the cancel.
-
-    For a git command that rewrites the user's files: killed half way, it would leave the
-    checkout between two states. It is still bounded by its own timeout.
-    """
-    task = asyncio.ensure_future(step)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-        except Exception:
-            break  # the task's own failure: reported below, after any cancel
-    if cancelled:
-        if not task.cancelled() and task.exception() is not None:
-            logger.warning("git failed while a cancelled integration finished: %s",
-                           task.exception())  # fmt: skip
-        raise asyncio.CancelledError
-    return task.result()
 
 
 __all__ = ["DEFAULT_BRANCH_PREFIX", "DEFAULT_FOLDER", "WorktreeManager"]

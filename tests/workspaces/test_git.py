@@ -23,6 +23,7 @@ from codeframe.workspaces.git import (
     parse_git_version,
     require_git,
     run_git,
+    run_git_uncancelled,
 )
 from tests.workspaces.conftest import git
 
@@ -46,6 +47,15 @@ def is_alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+async def is_gone(pid: int, within: float = 5.0) -> bool:
+    """SIGKILL is delivered at once but acted on a moment later: poll, within a bound."""
+    for _ in range(int(within / 0.01)):
+        if not is_alive(pid):
+            return True
+        await asyncio.sleep(0.01)
+    return not is_alive(pid)
 
 
 async def wait_for_file(path: Path, task: asyncio.Task[object]) -> None:
@@ -148,8 +158,8 @@ async def test_timeout_kills_git_and_what_it_started_and_leaves_no_lock(
         await run_git(*adding, cwd=repo, timeout=1)
     assert isinstance(caught.value, TimeoutError)
     filter_pid, git_pid = map(int, pids.read_text().split())
-    assert not is_alive(filter_pid)
-    assert not is_alive(git_pid)
+    assert await is_gone(filter_pid)
+    assert await is_gone(git_pid)
     assert not (repo / ".git" / "index.lock").exists()
     assert "data.slow" not in await git(repo, "ls-files")  # the index as it was
 
@@ -167,10 +177,31 @@ async def test_cancelling_kills_git_reaps_it_and_leaves_no_lock(
     with pytest.raises(asyncio.CancelledError):
         await call
     filter_pid, git_pid = map(int, pids.read_text().split())
-    assert not is_alive(git_pid)
-    assert not is_alive(filter_pid)
+    assert await is_gone(git_pid)
+    assert await is_gone(filter_pid)
     assert not (repo / ".git" / "index.lock").exists()
     assert "data.slow" not in await git(repo, "ls-files")
+
+
+async def test_an_uncancelled_command_finishes_before_the_cancel_is_honoured(
+    repo: Path, tmp_path: Path
+) -> None:
+    pids = tmp_path / "pids"
+    script = tmp_path / "filter.sh"
+    # Records its pids, then takes a moment before passing the content through.
+    script.write_text(f'#!/bin/sh\necho "$$ $PPID" > "{pids}"\nsleep 0.5\ncat\n')
+    script.chmod(0o755)
+    (repo / ".gitattributes").write_text("*.slow filter=slow\n")
+    (repo / "data.slow").write_text("payload\n")
+    call = asyncio.create_task(
+        run_git_uncancelled("-c", f"filter.slow.clean={script}", "add", "data.slow", cwd=repo)
+    )
+    await wait_for_file(pids, call)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert "data.slow" in await git(repo, "ls-files")  # git was let finish its work
+    assert not (repo / ".git" / "index.lock").exists()
 
 
 async def test_git_missing_gives_the_clear_error(

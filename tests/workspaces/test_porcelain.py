@@ -10,6 +10,7 @@ from codeframe.workspaces.porcelain import (
     is_commit_id,
     is_task_id,
     parse_commit_object,
+    parse_commit_stats,
     parse_merge_tree,
     parse_numstat,
     parse_refused_paths,
@@ -58,6 +59,12 @@ def test_numstat_counts_lines_and_binary_files() -> None:
     output = "3\t1\tapp/calc.py\0-\t-\tlogo.png\0" + "0\t5\told.py\0"
     assert parse_numstat(output) == (("app/calc.py", "logo.png", "old.py"), 3, 6)
     assert parse_numstat("") == ((), 0, 0)
+
+
+def test_commit_stats() -> None:
+    output = f"{SHA_A} {SHA_B}\0\n2\t1\tapp/calc.py\0" + "1\t0\tnew file.py\0"
+    assert parse_commit_stats(output) == (SHA_A, (SHA_B,), ("app/calc.py", "new file.py"), 3, 1)
+    assert parse_commit_stats(f"{SHA_A} {SHA_B}\0") == (SHA_A, (SHA_B,), (), 0, 0)  # empty
 
 
 def test_merge_tree_clean_and_conflicted() -> None:

@@ -306,6 +306,21 @@ async def test_concurrent_tasks_all_integrate(repo: Path) -> None:
     await assert_repository_sound(repo)
 
 
+async def test_many_worktrees_created_at_once(repo: Path) -> None:
+    # Concurrent `git worktree add`s read each other's half-made admin folders unless
+    # they are kept apart ("failed to read .git/worktrees/slot-3/commondir").
+    manager = WorktreeManager(repo)
+    await manager.open_run()
+    for round_ in range(3):
+        made = await asyncio.gather(*(manager.workspace(f"{round_}-{n}", "t") for n in range(10)))
+        assert len({wt.path for wt in made}) == 10
+        for wt in made:
+            assert (wt.project_root / "app/calc.py").exists()
+            await manager.release(wt, keep=round_ == 0)
+    await manager.close_run()
+    await assert_repository_sound(repo)
+
+
 async def test_same_lines_give_one_conflict_and_corrupt_nothing(repo: Path) -> None:
     manager = WorktreeManager(repo)
     run = await manager.open_run()
