@@ -617,13 +617,15 @@ class WorktreeManager:
         await self._prune()
         remove_empty_folder(layout.folder)
         if self._active:
-            logger.info("closing the run with %d worktrees still in use; they stay",
+            # Their tasks never said they were done: keep them, like a blocked task's.
+            logger.info("closing the run with %d worktrees still in use; they are kept",
                         len(self._active))  # fmt: skip
         logger.debug("closed the run on %s (base %s)", run.branch, run.base[:12])
         self._run = None
         self._bases = None
         self._pool = []
         self._kept = {}
+        self._active = {}
         self._integrated = {}
 
     async def cleanup(self, task_ids: Iterable[int | str] | None = None) -> list[RemovedWorkspace]:

@@ -485,3 +485,14 @@ async def test_cleanup_without_a_run_removes_leftover_branches(repo: Path) -> No
     removed = await WorktreeManager(repo).cleanup()
     assert [(r.task_id, r.branch, r.path) for r in removed] == [("9", "codeframe/task-9", None)]
     assert (await git(repo, "branch", "--format=%(refname:short)")).split() == ["main"]
+
+
+async def test_worktrees_still_in_use_at_close_are_kept_for_the_next_run(repo: Path) -> None:
+    manager = WorktreeManager(repo)
+    run = await manager.open_run()
+    wt = await manager.workspace(1, "never released")
+    await manager.close_run()
+    assert [Path(p) for p in await worktree_paths(repo)] == [run.repo_root, wt.path]
+    await manager.open_run()
+    again = await manager.workspace(1, "again")
+    assert again.path == wt.path
