@@ -18,6 +18,7 @@ from codeframe.core.file_changes import normalise_path
 from codeframe.core.models import TestResult
 from codeframe.errors import FileChangeError, ResponseFormatError
 from codeframe.persistence.retry import retry_when_busy
+from codeframe.redaction import clean_text
 from codeframe.ui.events import CorrectionAttemptUpdate
 
 if TYPE_CHECKING:
@@ -145,9 +146,12 @@ async def attempt_correction(
         written = worker.apply_file_changes(changes["files"])
     except (ResponseFormatError, FileChangeError) as exc:
         logger.info("task %s correction %d unusable: %s", task_id, attempt, exc)
+        # The refusal may quote the reply, which is model output: masked before it is stored
+        # or sent back in the next prompt.
+        why = clean_text(f"{type(exc).__name__}: {exc}", (worker.api_key,))
         return {
             "error_analysis": analysis,
-            "fix_description": f"{_NO_FIX}{type(exc).__name__}: {exc}",
+            "fix_description": f"{_NO_FIX}{why}",
             "code_changes": [],
         }
     execution.note_files([normalise_path(p).as_posix() for p in written])

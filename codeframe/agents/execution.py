@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from codeframe.agents.context import resolved_blockers
 from codeframe.agents.correction import MAX_CORRECTION_ATTEMPTS, RecordedRun, failure_summary
 from codeframe.agents.lifecycle import Outcome, Transition
-from codeframe.agents.seams import Workspace
+from codeframe.agents.seams import Delivered, Workspace
 from codeframe.core.file_changes import normalise_path
 from codeframe.core.models import BlockerType, ExecutionResult, TaskStatus
 from codeframe.errors import (
@@ -33,6 +33,7 @@ from codeframe.errors import (
 )
 from codeframe.llm.failures import describe_failure
 from codeframe.redaction import redacted_traceback
+from codeframe.ui.events import CommitCreated
 
 if TYPE_CHECKING:
     from codeframe.agents.worker_agent import WorkerAgent
@@ -81,6 +82,7 @@ class TaskExecution:
         #: What the task's calls have cost, this execution's included, and its own limit
         #: (the task's ``budget_usd``, else its run's per-task budget).
         self.task_spent = float(task.get("cost_usd") or 0.0)
+        self.task_tokens = int(task.get("actual_tokens") or 0)
         budget = worker.budget
         own = task.get("budget_usd")
         self.task_budget: float | None = (
@@ -203,17 +205,63 @@ class TaskExecution:
         return result
 
     async def _complete(self, task_id: int) -> ExecutionResult:
+        deliver = self.workspace.deliver
+        delivered = None
+        if deliver is not None:
+            # Worktree isolation: the passing work is committed and integrated first; a
+            # conflict with what is already integrated blocks the task instead.
+            corrections = max(len(self.run_lines) - 1, 0)
+            delivered = await deliver(attempts=corrections, tokens=self.task_tokens)
+            if delivered.conflicted:
+                return await self._conflict(task_id, delivered)
         outcome = await self.worker.lifecycle.complete(
             task_id, agent_id=self.worker.agent_id, output=self.output()
         )
+        result = self._keep(outcome)
+        if delivered is not None:
+            await self.worker.emit(
+                CommitCreated(
+                    self.worker.project_id,
+                    task_id,
+                    delivered.sha,
+                    delivered.message,
+                    len(delivered.files),
+                )
+            )
+        return result
+
+    async def _conflict(self, task_id: int, delivered: Delivered) -> ExecutionResult:
+        paths = ", ".join(delivered.conflict_paths) or "the same lines"
+        others = ", ".join(f"#{t}" for t in delivered.conflicting_tasks)
+        by = f" (integrated by task {others})" if others else ""
+        reason = (
+            f"Its change conflicts with work already integrated: {paths}{by}. Nothing was "
+            f"integrated; its work is kept on branch {delivered.branch}"
+        )
+        outcome = await self.worker.lifecycle.block(
+            task_id,
+            reason=reason,
+            question=(
+                f"Merge branch {delivered.branch} by hand (or change the task so it no longer "
+                "collides), then answer this blocker to run it again."
+            ),
+            blocker_type=BlockerType.CONFLICT,
+            agent_id=self.worker.agent_id,
+            output=self.output(),
+        )
         return self._keep(outcome)
+
+    def _kept_on(self) -> str:
+        """Where a blocked task's work can be inspected, for its blocker (worktree mode)."""
+        branch = self.workspace.branch
+        return f"; its work is kept on branch {branch}" if branch else ""
 
     async def _block(self, task_id: int) -> ExecutionResult:
         last = self.last_run
         summary = failure_summary(last.result) if last is not None else "the tests failed"
         reason = (
             f"Tests still failing after {MAX_CORRECTION_ATTEMPTS} self-correction attempts: "
-            f"{summary}"
+            f"{summary}{self._kept_on()}"
         )
         outcome = await self.worker.lifecycle.block(
             task_id,

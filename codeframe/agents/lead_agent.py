@@ -11,28 +11,47 @@ a kernel interrupt landing promptly and marks the run alive; it never looks at t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 from codeframe.agents.agent_pool_manager import AgentPoolManager
 from codeframe.agents.budget import RunBudget
 from codeframe.agents.dependency_resolver import DependencyResolver
+from codeframe.agents.isolation import (
+    ISOLATIONS,
+    Isolation,
+    Workspaces,
+    cleanup_workspaces,
+    open_workspaces,
+)
 from codeframe.agents.lifecycle import TaskLifecycle
 from codeframe.agents.run import Run
 from codeframe.agents.seams import LeadStore, SuiteRunner
 from codeframe.agents.simple_assignment import SimpleAgentAssigner
 from codeframe.agents.worker_options import WorkerFactory
-from codeframe.errors import InvalidInputError, MissingProjectRootError, RunTimeoutError
+from codeframe.core.models import FINAL_STATUSES
+from codeframe.errors import (
+    CodeframeError,
+    InvalidInputError,
+    MissingProjectRootError,
+    RunInProgressError,
+    RunTimeoutError,
+    WorkspaceUnavailableError,
+)
 from codeframe.indexing.codebase_index import CodebaseIndex
 from codeframe.llm.messages import ClaudeClient, is_offline
 from codeframe.llm.pricing import PriceTable
 from codeframe.persistence.blockers import Answered
 from codeframe.persistence.retry import retry_when_busy
 from codeframe.redaction import redacted_traceback, register_secret
+from codeframe.testing.test_runner import TestRunner
 from codeframe.ui.websocket_broadcasts import BroadcastTarget, Emitter
+from codeframe.workspaces import GitIdentity, RemovedWorkspace
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +59,11 @@ logger = logging.getLogger(__name__)
 # a top-level ``await`` only when the event loop next wakes.
 _HEARTBEAT_TICK_S = 0.1
 _HEARTBEAT_WRITE_S = 5.0
+_CLOSE_BOUND_S = 30.0  # git removing worktrees at a run's end; a wedged git must not hang it
+
+# (database, run id) of the runs a lead agent of this process is running: an interrupt while
+# one lead claims a run must not close another's.
+_LIVE_RUNS: set[tuple[int, int]] = set()
 
 
 class LeadAgent:
@@ -62,9 +86,16 @@ class LeadAgent:
         frontend_dir: str = "frontend",
         worker_factory: WorkerFactory | None = None,
         prices: PriceTable | None = None,
+        isolation: Isolation = "auto",
+        commit_dirty: bool = False,
+        git_identity: GitIdentity | None = None,
     ) -> None:
         if max_agents < 1:
             raise InvalidInputError(f"max_agents must be at least 1, got {max_agents}")
+        if isolation not in ISOLATIONS:
+            raise InvalidInputError(
+                f"isolation must be one of {', '.join(ISOLATIONS)}, got {isolation!r}"
+            )
         register_secret(api_key)
         self.project_id = project_id
         self.db = db
@@ -73,6 +104,12 @@ class LeadAgent:
             project = db.get_project(project_id) or {}
             project_root = project.get("workspace_path") or "."
         self.project_root = Path(project_root)
+        #: Where tasks work: "worktree" (a git worktree each), "shared" (the project tree),
+        #: or "auto" (worktrees inside a git repository with a commit, else shared).
+        self.isolation = isolation
+        self.commit_dirty = commit_dirty
+        self.git_identity = git_identity
+        self.test_runner = test_runner
         self.codebase_index = codebase_index
         self.max_agents = max_agents
         self.agent_assigner = SimpleAgentAssigner()
@@ -132,7 +169,40 @@ class LeadAgent:
             raise MissingProjectRootError(
                 f"the project folder {self.project_root} does not exist; nothing was run"
             )
-        run_id = self.db.start_run(self.project_id, workspace_path=self.project_root)
+        run_id = self._claim_run()
+        try:
+            return await self._run_with(
+                run_id, max_retries, max_concurrent, timeout, task_timeout, budget_usd,
+                task_budget_usd,
+            )  # fmt: skip
+        finally:
+            _LIVE_RUNS.discard((id(self.db), run_id))
+
+    def _claim_run(self) -> int:
+        """Claim the project for a run; an interrupt landing just after the claim (before
+        this run could close it) closes the claim again, so the project is not left locked."""
+        try:
+            run_id = self.db.start_run(self.project_id, workspace_path=self.project_root)
+            _LIVE_RUNS.add((id(self.db), run_id))
+            return run_id
+        except BaseException as exc:
+            if not isinstance(exc, CodeframeError):  # a refusal claimed nothing
+                for stray in self.db.runs_claimed_here(self.project_id):
+                    if (id(self.db), stray) not in _LIVE_RUNS:
+                        with contextlib.suppress(Exception):
+                            self.db.finish_run(stray, {"interrupted": "as the run started"})
+            raise
+
+    async def _run_with(
+        self,
+        run_id: int,
+        max_retries: int,
+        max_concurrent: int,
+        run_deadline: float | None,
+        task_timeout: float | None,
+        budget_usd: float | None,
+        task_budget_usd: float | None,
+    ) -> dict[str, Any]:
         lifecycle = self._lifecycle(run_id)
         budget = RunBudget(budget_usd, task_budget_usd)
         run = Run(
@@ -147,10 +217,11 @@ class LeadAgent:
         self._run = run
         heartbeat = asyncio.create_task(self._heartbeat(run_id), name="codeframe-heartbeat")
         summary: dict[str, Any] = {}
-        deadline = asyncio.timeout(timeout)
+        deadline = asyncio.timeout(run_deadline)
         try:
             try:
                 async with deadline:
+                    run.workspaces = await self._open_workspaces(run_id)
                     await run.execute()
             except TimeoutError as exc:
                 await run.stop()
@@ -158,7 +229,7 @@ class LeadAgent:
                 if not deadline.expired():
                     raise  # a timeout from inside the run, not our deadline
                 raise RunTimeoutError(
-                    f"run passed its {timeout:g} s deadline; running tasks were cancelled",
+                    f"run passed its {run_deadline:g} s deadline; running tasks were cancelled",
                     summary,
                 ) from exc
             except BaseException:
@@ -171,16 +242,53 @@ class LeadAgent:
         finally:
             self._run = None
             heartbeat.cancel()
-            # The first try runs before anything awaits, so a cancel landing later cannot
-            # leave the project locked by a run that has ended; only a lock held by another
-            # process makes it wait and try again.
-            close = functools.partial(self.db.finish_run, run_id, summary or run.summary())
             try:
-                await retry_when_busy(close)
-            except Exception as exc:  # the run's own outcome (or error) matters more
-                logger.error("could not close run %s:\n%s", run_id, redacted_traceback(exc))
-            # gather, not a bare await: a cancel of this run that lands here still propagates
-            await asyncio.gather(heartbeat, return_exceptions=True)
+                await _bounded(run.workspaces.close(), "closing the run's workspaces")
+            finally:
+                # The first try runs before anything awaits, so a cancel landing later
+                # cannot leave the project locked by a run that has ended; only a lock held
+                # by another process makes it wait and try again.
+                close = functools.partial(self.db.finish_run, run_id, summary or run.summary())
+                try:
+                    await retry_when_busy(close)
+                except Exception as exc:  # the run's own outcome (or error) matters more
+                    logger.error("could not close run %s:\n%s", run_id, redacted_traceback(exc))
+                # gather, not a bare await: a cancel of this run landing here still propagates
+                await asyncio.gather(heartbeat, return_exceptions=True)
+
+    async def _open_workspaces(self, run_id: int) -> Workspaces:
+        assert self.codebase_index is not None  # built by _equip_workers
+        return await open_workspaces(
+            self.isolation,
+            self.project_root,
+            self.db,
+            run_id=run_id,
+            index=self.codebase_index,
+            runner=self.test_runner or TestRunner(self.project_root),
+            commit_dirty=self.commit_dirty,
+            identity=self.git_identity,
+            stale_locks_before=self.db.last_dead_heartbeat(self.project_id, before=run_id),
+        )
+
+    async def cleanup_workspaces(self) -> list[RemovedWorkspace]:
+        """Remove the worktrees and branches kept for this project's finished tasks.
+
+        A blocked or failed task keeps its worktree and branch for inspection; this removes
+        them (and any left by tasks that completed), never those of a run under way.
+        """
+        if self._run is not None:
+            raise RunInProgressError(
+                f"a run is in progress for project {self.project_id}; clean up after it"
+            )
+        finished = [
+            int(task["id"])
+            for task in self.db.get_project_tasks(self.project_id)
+            if task["status"] in FINAL_STATUSES
+        ]
+        try:
+            return await cleanup_workspaces(self.project_root, finished, self.git_identity)
+        except WorkspaceUnavailableError:
+            return []  # not a git repository: there is nothing of ours to remove
 
     async def answer_blocker(self, blocker_id: int, text: str) -> Answered | None:
         """Answer a blocker as a human: resolve it and, if it was its task's last, release
@@ -230,6 +338,23 @@ class LeadAgent:
                     self.db.heartbeat_run(run_id)
                 except Exception:  # e.g. "database is locked": the next beat tries again
                     logger.warning("run %s: heartbeat not written", run_id, exc_info=True)
+
+
+async def _bounded(step: Awaitable[None], what: str) -> None:
+    """Run a clean-up step shielded from a second cancel and bounded in time; log a failure."""
+    job = asyncio.ensure_future(step)
+    try:
+        async with asyncio.timeout(_CLOSE_BOUND_S):
+            await asyncio.shield(job)
+    except TimeoutError:
+        logger.warning("%s took longer than %s s", what, _CLOSE_BOUND_S)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            async with asyncio.timeout(_CLOSE_BOUND_S):
+                await asyncio.shield(job)
+        raise
+    except Exception as exc:
+        logger.error("%s failed:\n%s", what, redacted_traceback(exc))
 
 
 __all__ = ["LeadAgent"]

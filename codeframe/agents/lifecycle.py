@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -92,6 +92,8 @@ class Outcome:
     error: str | None = None
     retryable: bool = False
     tokens: int | None = None
+    #: A retryable failure the run's retry policy took back: the row is ``pending`` already.
+    requeued: bool = False
 
 
 class TaskLifecycle:
@@ -105,6 +107,10 @@ class TaskLifecycle:
         self.store = store
         self.emit = emit
         self.run_id = run_id
+        #: Whether a retryable failure of a task is run again (the run's retry budget): if
+        #: so, ``fail`` writes it back to ``pending`` at once — one write, so no interrupt or
+        #: kill can land between a failure and its retry and lose the retry.
+        self.retry_policy: Callable[[int], bool] | None = None
         self._outcomes: dict[int, Outcome] = {}
 
     @property
@@ -262,14 +268,31 @@ class TaskLifecycle:
         agent_id: str | None = None,
         output: str | None = None,
     ) -> Outcome:
-        """``assigned|in_progress → failed``; ``retryable`` says whether a rerun could help."""
+        """``assigned|in_progress → failed``; ``retryable`` says whether a rerun could help.
+
+        A retryable failure the retry policy takes back goes straight to ``pending`` (the
+        failure kept as the task's error, both announced): see :attr:`retry_policy`.
+        """
         fields: dict[str, object] = {"error": error}
         if output is not None:
             fields["output"] = output
-        row = (await self._write(task_id, Transition.FAIL, fields=fields)).task
+        requeue = retryable and self.retry_policy is not None and self.retry_policy(task_id)
+        if requeue:
+            fields["assigned_to"] = None
+            note = f"failed, to be run again: {error}"
+            written = await self._write(task_id, Transition.REQUEUE, fields=fields, note=note)
+        else:
+            written = await self._write(task_id, Transition.FAIL, fields=fields)
+        row = written.task
         outcome = self._settle(
             task_id,
-            Outcome(FAILED, error=row["error"], retryable=retryable, tokens=row["actual_tokens"]),
+            Outcome(
+                FAILED,
+                error=row["error"],
+                retryable=retryable,
+                tokens=row["actual_tokens"],
+                requeued=requeue,
+            ),
         )
         await self.emit(
             TaskStatusChanged(
@@ -281,6 +304,8 @@ class TaskLifecycle:
                 cost_usd=row["cost_usd"],
             )
         )
+        if requeue:
+            await self.emit(TaskStatusChanged(self.project_id, task_id, P))
         return outcome
 
     async def cancel(

@@ -11,7 +11,6 @@ announcing its outcome, or raised.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
 import time
@@ -20,27 +19,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from codeframe.agents.budget import RunBudget
+from codeframe.agents.isolation import SharedTree, Workspaces
 from codeframe.agents.lifecycle import Outcome, TaskLifecycle
+from codeframe.agents.run_blocking import RunBlocking
+from codeframe.agents.run_stopping import CLEANUP_BOUND_S, RunStopping
 from codeframe.agents.simple_assignment import normalize_agent_type
 from codeframe.core.file_changes import recover_file_changes
-from codeframe.core.models import FINAL_STATUSES, BlockerType, TaskStatus
-from codeframe.errors import IllegalTransitionError
+from codeframe.core.models import FINAL_STATUSES, TaskStatus
+from codeframe.errors import BaseConflictError, IllegalTransitionError
 from codeframe.persistence.codec import Row
-from codeframe.persistence.task_status import count_statuses
 from codeframe.redaction import redact, redacted_traceback
-from codeframe.ui.events import ActivityUpdate, ProgressUpdate, TaskUnblocked
+from codeframe.ui.events import ActivityUpdate, TaskUnblocked
 
 if TYPE_CHECKING:
     from codeframe.agents.lead_agent import LeadAgent
 
 logger = logging.getLogger(__name__)
-
-CLEANUP_BOUND_S = 5.0  # cancelled workers get this long to kill pytest and write their status
-_UPSTREAM_QUESTION = (
-    "This task runs once the task it depends on completes: answer that task's blocker and "
-    "resume, and this one is released on its own."
-)
-_MISSING_QUESTION = "Fix the task's depends_on (or create the missing task), then answer this."
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +64,7 @@ class PlannedTask:
         return (self.priority, self.workflow_step, self.task_id)
 
 
-class Run:
+class Run(RunBlocking, RunStopping):
     """One call of ``start_multi_agent_execution``."""
 
     def __init__(
@@ -94,6 +88,10 @@ class Run:
         self.max_retries = max_retries
         self.limit = limit
         self.budget = budget or RunBudget()
+        lifecycle.retry_policy = self._may_retry
+        #: Where tasks work; the lead sets worktrees when the project is in a git repository.
+        self.workspaces: Workspaces = SharedTree()
+        self._topological: dict[int, int] | None = None
         self.started = time.monotonic()
         self.retries = 0
         self.executions: dict[int, int] = {}
@@ -143,36 +141,6 @@ class Run:
         }
         self.final_count = sum(1 for t in tasks if t["status"] in FINAL_STATUSES)
         return tasks
-
-    async def _block_unrunnable(self, tasks: list[Row]) -> None:
-        """Tasks that can never run: unreadable or missing dependencies, or an upstream
-        already lost."""
-        for task in tasks:
-            raw = task.get("depends_on_invalid")
-            if raw is not None and int(task["id"]) in self.waiting:
-                task_id = int(task["id"])
-                self.waiting.discard(task_id)
-                await self.lifecycle.block(
-                    task_id,
-                    reason=f"depends_on holds {raw!r}, which is not a list of task ids",
-                    question=(
-                        "Fix the task's depends_on (db.update_task(task_id, {'depends_on': "
-                        "[ids]})), then answer this blocker."
-                    ),
-                    severity="async",
-                    blocker_type=BlockerType.DEPENDENCY,
-                )
-                self.final_count += 1
-                await self._block_dependents(task_id, TaskStatus.BLOCKED)
-        for task_id, missing in sorted(self.resolver.missing_dependencies().items()):
-            if task_id in self.waiting:
-                names = ", ".join(f"#{m}" for m in missing)
-                reason = f"Depends on task {names}, which is not a task of this project"
-                await self._block(task_id, list(missing), reason, upstream=None)
-                await self._block_dependents(task_id, TaskStatus.BLOCKED)
-        for task in tasks:
-            if task["status"] in (TaskStatus.FAILED, TaskStatus.BLOCKED):
-                await self._block_dependents(int(task["id"]), str(task["status"]))
 
     # -- the loop --------------------------------------------------------------------
 
@@ -238,6 +206,17 @@ class Run:
         }
         agent_type = normalize_agent_type(self.lead.agent_assigner.assign_agent_type(described))
         agent_id = await self.pool.acquire(agent_type)
+        try:
+            workspace = await self.workspaces.open(
+                task_id, planned.title, self._dependencies_in_order(task_id)
+            )
+        except BaseConflictError as exc:
+            await self.pool.release(agent_id)
+            await self._block_before_start(task_id, exc)
+            return
+        except BaseException:
+            await self.pool.release(agent_id)
+            raise
         runs = self.executions.get(task_id, 0) + 1
         self.executions[task_id] = runs
         if runs > 1:
@@ -252,9 +231,33 @@ class Run:
             await self.pool.release(agent_id)
             raise
         worker = self.pool.get_agent_instance(agent_id)
-        running = asyncio.create_task(worker.execute_task(task), name=f"task-{task_id}")
+        job = (
+            worker.execute_task(task)
+            if workspace is None  # stand-in workers need not know about workspaces
+            else worker.execute_task(task, workspace=workspace)
+        )
+        running = asyncio.create_task(job, name=f"task-{task_id}")
         self.running[running] = (task_id, agent_id)
         running.add_done_callback(self.finished.put_nowait)
+
+    def _may_retry(self, task_id: int) -> bool:
+        """Whether a retryable failure of this task still has a run left in this run."""
+        return self.executions.get(task_id, 0) <= self.max_retries
+
+    def _dependencies_in_order(self, task_id: int) -> list[int]:
+        """The task's transitive dependencies, each before the tasks that depend on it."""
+        if self._topological is None:
+            order = self.resolver.topological_sort() or []
+            self._topological = {tid: place for place, tid in enumerate(order)}
+        needed: set[int] = set()
+        stack = list(self.resolver.dependencies.get(task_id, ()))
+        while stack:
+            dep = stack.pop()
+            if dep not in needed:
+                needed.add(dep)
+                stack.extend(self.resolver.dependencies.get(dep, ()))
+        place = self._topological
+        return sorted(needed, key=lambda dep: (place.get(dep, len(place)), dep))
 
     async def _outcome(
         self, task_id: int, agent_id: str, finished: asyncio.Task[Any]
@@ -303,24 +306,19 @@ class Run:
             task_id, error=message, retryable=bool(result.get("retryable", True)), output=output
         )
 
-    def _should_retry(self, task_id: int, outcome: Outcome) -> bool:
-        return (
-            outcome.status is TaskStatus.FAILED
-            and outcome.retryable
-            and self.executions.get(task_id, 0) <= self.max_retries
-        )
-
     async def _finish(self, finished: asyncio.Task[Any]) -> None:
         task_id, agent_id = self.running.pop(finished)
+        outcome: Outcome | None = None
         try:
             outcome = await self._outcome(task_id, agent_id, finished)
             # Requeued before anything else awaits, so a stop arriving later finds the
             # task pending — never a retryable ``failed`` left behind.
             retry = outcome is not None and self._should_retry(task_id, outcome)
-            if retry:
+            if retry and outcome is not None and not outcome.requeued:
                 await self.lifecycle.requeue(task_id)
         finally:
             await self.pool.release(agent_id)
+            await self.workspaces.release(task_id, None if outcome is None else outcome.status)
         if outcome is None:
             # Someone else cancelled this worker before it ended; it recorded ``cancelled``
             # itself. The task stays out of this run, as a stopped task does.
@@ -349,98 +347,6 @@ class Run:
         else:
             await self._block_dependents(task_id, outcome.status)
         await self._progress()
-
-    # -- blocking --------------------------------------------------------------------
-
-    async def _block_dependents(self, upstream_id: int, upstream_status: str) -> None:
-        upstream = self.plan[upstream_id]
-        for task_id in self.resolver.dependents_closure(upstream_id):
-            if task_id not in self.waiting:
-                continue
-            reason = (
-                f"Depends on task #{upstream_id} ({upstream.title}), which ended {upstream_status}"
-            )
-            await self._block(task_id, [upstream_id], reason, upstream=upstream_id)
-
-    async def _block(
-        self, task_id: int, blocked_by: list[int], reason: str, *, upstream: int | None
-    ) -> None:
-        self.waiting.discard(task_id)
-        try:
-            await self.lifecycle.block(
-                task_id,
-                reason=reason,
-                question=_UPSTREAM_QUESTION if upstream else _MISSING_QUESTION,
-                severity="async",
-                blocker_type=BlockerType.DEPENDENCY,
-                blocked_by=blocked_by,
-                upstream_task_id=upstream,
-            )
-        except IllegalTransitionError as exc:  # someone else moved it meanwhile
-            logger.info("not blocking task %s: %s", task_id, exc)
-            return
-        self.final_count += 1
-        await self._progress()
-
-    async def _progress(self) -> None:
-        await self.emit(ProgressUpdate(self.project_id, self.final_count, len(self.plan)))
-
-    # -- stopping --------------------------------------------------------------------
-
-    async def stop(self) -> None:
-        """Cancel running work, mark it ``cancelled`` and retire the agents, within a bound.
-
-        The clean-up runs shielded: a second interrupt while it runs does not cut it short
-        (it still ends within its bound) and is passed on once it is done.
-        """
-        cleanup = asyncio.ensure_future(self._stop())
-        try:
-            await asyncio.shield(cleanup)
-        except asyncio.CancelledError:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                async with asyncio.timeout(2 * CLEANUP_BOUND_S):
-                    await asyncio.shield(cleanup)
-            raise
-
-    async def _stop(self) -> None:
-        for running in self.running:
-            running.cancel()
-        if self.running:
-            _, late = await asyncio.wait(self.running, timeout=CLEANUP_BOUND_S)
-            for straggler in late:
-                logger.warning(
-                    "%s ignored cancellation for %s s", straggler.get_name(), CLEANUP_BOUND_S
-                )
-        for finished, (task_id, _agent_id) in self.running.items():
-            outcome = self.lifecycle.outcome(task_id) if finished.done() else None
-            if outcome is not None and self._should_retry(task_id, outcome):
-                # A retryable failure goes back to pending, not to a final ``failed``.
-                await self.lifecycle.requeue(task_id)
-        self.running.clear()
-        # Read from the store, not from what this run thinks is running: a stop that lands
-        # between handing a task over and starting its worker is caught too.
-        await self.lifecycle.cancel_many(self.store.active_task_ids(self.project_id))
-        try:
-            async with asyncio.timeout(CLEANUP_BOUND_S):
-                await self.pool.retire_all()
-        except TimeoutError:
-            logger.warning("retiring agents took longer than %s s", CLEANUP_BOUND_S)
-
-    def summary(self) -> dict[str, Any]:
-        counts = count_statuses(self.store.get_project_tasks(self.project_id))
-        return {
-            "total_tasks": sum(counts.values()),
-            "completed": counts[TaskStatus.COMPLETED],
-            "failed": counts[TaskStatus.FAILED],
-            "blocked": counts[TaskStatus.BLOCKED],
-            "cancelled": counts[TaskStatus.CANCELLED],
-            "retries": self.retries,
-            "execution_time": time.monotonic() - self.started,
-            "cost_usd": round(self.budget.spent, 6),
-            "simulated": self.lead.simulated,
-            "budget_usd": self.budget.limit,
-            "budget_reached": self.budget.reached,
-        }
 
 
 __all__ = ["CLEANUP_BOUND_S", "PlannedTask", "Run"]

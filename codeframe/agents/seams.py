@@ -120,21 +120,76 @@ class LeadStore(WorkerStore, Protocol):
 
     def recover_interrupted(self, project_id: int) -> list[int]: ...
 
+    def last_dead_heartbeat(self, project_id: int, *, before: int) -> float | None: ...
+
+    def runs_claimed_here(self, project_id: int) -> list[int]: ...
+
+    def latest_commits(self, task_ids: Sequence[int]) -> dict[int, Row]: ...
+
+    def record_commit(
+        self,
+        task_id: int,
+        *,
+        sha: str,
+        branch: str,
+        message: str,
+        files: Sequence[str] = (),
+        insertions: int = 0,
+        deletions: int = 0,
+        merge_sha: str | None = None,
+        run_id: int | None = None,
+    ) -> int: ...
+
     def active_task_ids(self, project_id: int) -> list[int]: ...
 
     def get_blockers(self, project_id: int, *, include_resolved: bool = False) -> list[Row]: ...
 
 
 @dataclass(frozen=True, slots=True)
+class Delivered:
+    """What committing a task's passing work and integrating it did.
+
+    ``merge_sha`` is the integration branch's new head; on a conflict it is ``None`` and
+    ``conflict_paths`` and ``conflicting_tasks`` say with what the change collided.
+    """
+
+    sha: str
+    branch: str
+    message: str
+    files: tuple[str, ...] = ()
+    merge_sha: str | None = None
+    conflict_paths: tuple[str, ...] = ()
+    conflicting_tasks: tuple[int, ...] = ()
+
+    @property
+    def conflicted(self) -> bool:
+        return self.merge_sha is None
+
+
+class Deliver(Protocol):
+    """Commits a task's work in its worktree and integrates it (worktree isolation)."""
+
+    async def __call__(self, *, attempts: int, tokens: int) -> Delivered: ...
+
+
+@dataclass(frozen=True, slots=True)
 class Workspace:
-    """Where one task runs: the tree it writes, the runner of its tests, its code index."""
+    """Where one task runs: the tree it writes, the runner of its tests, its code index.
+
+    In worktree isolation ``branch`` is the task's branch and ``deliver`` commits and
+    integrates its work once its tests pass; both are ``None`` when tasks share one tree.
+    """
 
     root: Path
     test_runner: SuiteRunner
     index: CodebaseIndex
+    branch: str | None = None
+    deliver: Deliver | None = None
 
 
 __all__ = [
+    "Deliver",
+    "Delivered",
     "LeadStore",
     "StatusStore",
     "SuiteRunner",

@@ -285,6 +285,8 @@ class WorkerAgent:
         reply = call.reply
         usage = token_usage(reply) if reply is not None else TokenUsage()
         cost = None if reply is None else self._cost(reply, usage)
+        if self._execution is not None:
+            self._execution.task_tokens += usage.total
         if cost:
             if self._execution is not None:
                 self._execution.task_spent += cost

@@ -17,11 +17,12 @@ from typing import Any
 from codeframe.agents.lead_agent import LeadAgent
 from codeframe.demo.script import demo_client
 from codeframe.demo.tasks import DEMO_ISSUE, DEMO_TASKS, task_specs
-from codeframe.errors import DemoWorkdirError, MissingAPIKeyError
+from codeframe.errors import DemoWorkdirError, MissingAPIKeyError, WorkspaceUnavailableError
 from codeframe.llm import client_from_env
 from codeframe.llm.live import API_KEY_ENV
 from codeframe.persistence.database import Database
 from codeframe.testing.test_runner import TestRunner
+from codeframe.workspaces import GitIdentity, require_git, run_git
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,23 @@ def prepare_workdir(workdir: Path | str) -> Path:
     return project_root
 
 
+async def init_repository(project_root: Path) -> bool:
+    """Make the copy a git repository with one commit, so each task works in a worktree of
+    its own and every passing task is a commit; without git the tasks share the tree."""
+    try:
+        await require_git()
+    except WorkspaceUnavailableError as exc:
+        logger.info("the demo's tasks share the project tree: %s", exc)
+        return False
+    identity = GitIdentity().environment()
+    await run_git("init", "-q", "-b", "main", cwd=project_root)
+    await run_git("add", "-A", cwd=project_root)
+    await run_git(
+        "commit", "-q", "-m", "The bookshelf sample project", cwd=project_root, env=identity
+    )
+    return True
+
+
 def _live_client() -> Any:
     if not os.environ.get(API_KEY_ENV, "").strip():
         raise MissingAPIKeyError(f"the live demo needs {API_KEY_ENV} to be set")
@@ -156,6 +174,7 @@ async def run_demo(
     try:
         # A dozen small files: copying them is quicker than handing the job elsewhere.
         project_root = prepare_workdir(workdir)
+        await init_repository(project_root)
         db_path = project_root.parent / DB_NAME
         with Database(db_path) as db:
             project_id, task_ids = _create_project(db, project_root)

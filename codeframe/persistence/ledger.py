@@ -17,6 +17,7 @@ from codeframe.persistence.codec import (
     _to_json,
 )
 from codeframe.persistence.store import Store
+from codeframe.redaction import clean_text
 
 
 class LedgerMixin(Store):
@@ -50,7 +51,10 @@ class LedgerMixin(Store):
             _int_in(errors, 0, None, "errors"),
             _int_in(skipped, 0, None, "skipped"),
             float(duration),
-            output if output is None or isinstance(output, str) else _to_json(output),
+            # Test output can quote a test's environment: masked here as well as at its source.
+            None
+            if output is None
+            else clean_text(output if isinstance(output, str) else _to_json(output)),
             _int_in(attempt, 0, None, "attempt"),
             utc_now(),
         )
@@ -128,8 +132,8 @@ class LedgerMixin(Store):
                 " fix_description, code_changes, code_changes_format, test_result_id, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    task_id, number, error_analysis or "", fix_description or "", changes, fmt,
-                    test_result_id, utc_now(),
+                    task_id, number, clean_text(error_analysis or ""),
+                    clean_text(fix_description or ""), changes, fmt, test_result_id, utc_now(),
                 ),
             )  # fmt: skip
         return int(cur.lastrowid or 0)

@@ -312,6 +312,34 @@ class RunsMixin(Store):
             _OPEN_RUNS.discard((self._key, run_id))
             self._my_runs.discard(run_id)
 
+    def runs_claimed_here(self, project_id: int) -> list[int]:
+        """Runs of the project this ``Database`` started and has not finished, oldest first."""
+        if not self._my_runs:
+            return []
+        marks = ", ".join("?" * len(self._my_runs))
+        rows = self._all(
+            f"SELECT id FROM runs WHERE project_id = ? AND ended_at IS NULL AND id IN ({marks})"
+            " ORDER BY id",
+            (project_id, *sorted(self._my_runs)),
+        )
+        return [int(row[0]) for row in rows]
+
+    def last_dead_heartbeat(self, project_id: int, *, before: int) -> float | None:
+        """When a run this one took over last showed life (seconds since the epoch).
+
+        A lock file that run's git left is older than this for sure; ``None`` when the run
+        before ``before`` ended normally (or there was none).
+        """
+        row = self._one(
+            "SELECT heartbeat_at, started_at, note FROM runs WHERE project_id = ? AND id < ?"
+            " ORDER BY id DESC LIMIT 1",
+            (project_id, before),
+        )
+        if row is None or "taken over" not in (row["note"] or ""):
+            return None
+        stamp = row["heartbeat_at"] or row["started_at"]
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
     def get_runs(self, project_id: int) -> list[Row]:
         """A project's runs, oldest first, ``summary`` decoded."""
         rows = self._all("SELECT * FROM runs WHERE project_id = ? ORDER BY id", (project_id,))

@@ -84,6 +84,19 @@ class TestRunner:
         self.warm = warm and WARM_SUPPORTED
         self._replace: tuple[HelperKey, dict[str, str]] | None = None
 
+    def for_root(self, project_root: PathArg) -> TestRunner:
+        """A runner with these settings for another copy of the project (a task's worktree)."""
+        return TestRunner(
+            project_root,
+            self.timeout,
+            python=self.python,
+            plugin_autoload=self.plugin_autoload,
+            env=self.env,
+            extra_args=self.extra_args,
+            output_limit=self.output_limit,
+            warm=self.warm,
+        )
+
     async def aclose(self) -> None:
         """Shut down the warm helpers no other runner uses, and wait for them to exit."""
         await POOL.release(self)

@@ -132,8 +132,10 @@ def test_three_tasks_are_in_flight_together_at_the_start(demo):
 
 def test_the_agents_changed_the_copy_and_never_the_packaged_sample(demo):
     result, _ = demo
-    assert (result.project_root / "bookshelf" / "export.py").is_file()
+    # Completed work is integrated into the copy; the blocked export (task 7) is not: a
+    # task that ends blocked changes nothing in the integration branch.
     assert (result.project_root / "frontend" / "components" / "BookCard.js").is_file()
+    assert not (result.project_root / "bookshelf" / "export.py").exists()
     assert not (SAMPLE_PROJECT / "bookshelf" / "export.py").exists()
     assert not (SAMPLE_PROJECT / "frontend" / "components" / "BookCard.js").exists()
     assert not (SAMPLE_PROJECT / "bookshelf" / "__pycache__").exists()
