@@ -33,6 +33,7 @@ from anthropic.types import Message
 from pydantic import ValidationError
 
 from codeframe.errors import CodeframeError, ReplayMissError
+from codeframe.llm.messages import is_offline
 from codeframe.llm.scripted import last_user_text, system_text, user_texts
 from codeframe.redaction import redact
 
@@ -179,6 +180,11 @@ class RecordingClient:
         self.root = _root_text(root)
         self.entries: list[dict[str, Any]] = []
         self.messages = _Messages(self._create)
+
+    @property
+    def offline(self) -> bool:
+        """Recording a simulated client simulates too: its calls cost nothing."""
+        return is_offline(self.client)
 
     async def _create(self, **kwargs: Any) -> Message:
         response: Message = await self.client.messages.create(**kwargs)
