@@ -31,10 +31,17 @@ PARTS = ("workspace", "commit", "integrate", "release")
 TARGET_MS = 40.0
 
 
+PACKAGES = 20
+
+
+def module_path(index: int) -> str:
+    return f"pkg{index % PACKAGES}/module{index}.py"
+
+
 def write_project(root: Path, files: int) -> None:
-    """``files`` small Python modules in 20 packages, like a mid-sized project."""
+    """``files`` small Python modules in up to 20 packages, like a mid-sized project."""
     for index in range(files):
-        package = root / f"pkg{index % 20}"
+        package = root / f"pkg{index % PACKAGES}"
         package.mkdir(parents=True, exist_ok=True)
         body = "".join(f"def f{n}(x):\n    return x + {n}\n\n" for n in range(10))
         (package / f"module{index}.py").write_text(f'"""Module {index}."""\n\n{body}')
@@ -80,10 +87,12 @@ async def one_task(
     clock = Clock()
     wt = await manager.workspace(number, f"task {number}")
     clock.lap("workspace")
-    target = wt.project_root / f"pkg{number % 20}" / f"module{(number * 7) % files}.py"
-    with target.open("a") as handle:
-        handle.write(f"\n\ndef added_by_task_{number}():\n    return {number}\n")
-    (wt.project_root / f"pkg{number % 20}" / f"new_{number}.py").write_text(f"N = {number}\n")
+    # Each task edits a module no other task edits (while there are enough), and adds one.
+    target = wt.project_root / module_path((number * 7) % files)
+    if number < files:
+        with target.open("a") as handle:
+            handle.write(f"\n\ndef added_by_task_{number}():\n    return {number}\n")
+    (target.parent / f"new_{number}.py").write_text(f"N = {number}\n")
     if think:
         await asyncio.sleep(think)
     clock.restart()

@@ -10,6 +10,7 @@ from codeframe.workspaces.git import (
     git_environment,
     require_git,
     run_git,
+    run_git_uncancelled,
 )
 from codeframe.workspaces.models import (
     CommitInfo,
@@ -35,4 +36,5 @@ __all__ = [
     "git_environment",
     "require_git",
     "run_git",
+    "run_git_uncancelled",
 ]

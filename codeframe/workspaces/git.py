@@ -2,9 +2,10 @@
 
 Every git call is one subprocess started with ``asyncio.create_subprocess_exec`` in its own
 process group. A timeout or a cancellation stops it with SIGTERM first, because git removes
-its ``*.lock`` files on SIGTERM and would leave them behind on SIGKILL; SIGKILL follows only
-if it (or something it started) does not exit within a grace period. Either way the process
-is reaped before the caller sees the error.
+its ``*.lock`` files on SIGTERM (almost always: a lock taken a moment before the signal can
+stay) and never on SIGKILL; SIGKILL follows only if it (or something it started) does not
+exit within a grace period. Either way the process is reaped before the caller sees the
+error. Commands that must not be cut short use :func:`run_git_uncancelled`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ lock files a killed run left behind. Each is a handful of small reads and unlink
 run inline rather than in a thread.
 
 Why removing a lock is safe here: git holds a ``*.lock`` file only while one command runs
-and deletes it when that command ends, even on SIGTERM; only SIGKILL (or a crash) leaves one.
+and deletes it when that command ends, usually even on SIGTERM; SIGKILL, a crash, or a
+SIGTERM at the wrong moment leaves one behind.
 In our own worktrees and branches, only a codeframe run works, and the caller holds the
 project's run lock, so any lock found there when a run opens belongs to a dead one. In the
 user's repository, someone else's git may be working right now, so a lock there is removed
