@@ -31,6 +31,10 @@ RELEASED = {
     3: ("create_llm_calls", "3e29c03f5d022c33"),
     4: ("create_runs_and_agents", "e4567b2196c504ab"),
     5: ("add_run_workspace", "ca9404b6bd186d00"),
+    6: ("add_blocker_types", "a28d9637b9efaab6"),
+    7: ("add_task_worker_and_cost", "1b0ab327a0a1b637"),
+    8: ("add_llm_call_costs", "b6f1f74bc03f1907"),
+    9: ("create_commits", "61dd752e230cde93"),
 }
 
 COLUMNS: dict[tuple[str, str], frozenset[str]] = {
