@@ -12,6 +12,7 @@ from codeframe.demo.runner import (
     DemoResult,
     DemoWorkdirError,
     check_workdir,
+    init_repository,
     prepare_workdir,
     run_demo,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "DemoWorkdirError",
     "check_workdir",
     "demo_client",
+    "init_repository",
     "prepare_workdir",
     "run_demo",
 ]

@@ -50,6 +50,7 @@ TASK_COLUMNS: Columns = (
     ("last_test_status", TEST_STATUS),
     ("actual_tokens", MAYBE_INT),
     ("cost_usd", FLOAT),
+    ("budget_usd", FLOAT),
     ("worker", TEXT),
     ("error", TEXT),
     ("created_at", UTC),

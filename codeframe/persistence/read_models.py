@@ -43,6 +43,7 @@ class TaskRow(TypedDict):
     last_test_status: str | None
     actual_tokens: int | None
     cost_usd: float
+    budget_usd: float | None
     worker: str | None
     error: str | None
     created_at: str
@@ -192,7 +193,8 @@ _LAST_TEST_STATUS = (
 _TASKS = f"""SELECT t.id AS task_id, t.title, t.status, t.assigned_to, t.depends_on,
            t.priority, t.workflow_step, {_ATTEMPTS} AS attempts,
            {_LAST_TEST_STATUS} AS last_test_status,
-           t.actual_tokens, t.cost_usd, t.worker, t.error, t.created_at, t.completed_at
+           t.actual_tokens, t.cost_usd, t.budget_usd, t.worker, t.error,
+           t.created_at, t.completed_at
     FROM tasks t {{where}} ORDER BY t.id"""
 
 _TEST_RESULTS = """SELECT r.id AS test_result_id, r.task_id, t.title AS task_title, r.attempt,

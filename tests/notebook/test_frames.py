@@ -17,8 +17,8 @@ from codeframe.persistence.database import Database
 COLUMNS = {
     "tasks_frame": [
         "task_id", "title", "status", "assigned_to", "depends_on", "priority", "workflow_step",
-        "attempts", "last_test_status", "actual_tokens", "cost_usd", "worker", "error",
-        "created_at", "completed_at",
+        "attempts", "last_test_status", "actual_tokens", "cost_usd", "budget_usd", "worker",
+        "error", "created_at", "completed_at",
     ],
     "test_results_frame": [
         "test_result_id", "task_id", "task_title", "attempt", "status", "passed", "failed",
@@ -311,7 +311,7 @@ class OneTaskSource:
                 "task_id": 7, "title": "t", "status": "in_progress", "assigned_to": None,
                 "depends_on": [3], "priority": 0, "workflow_step": 2, "attempts": 2,
                 "last_test_status": "failed", "actual_tokens": None, "cost_usd": 0.0,
-                "worker": None, "error": None,
+                "budget_usd": None, "worker": None, "error": None,
                 "created_at": "2025-11-08T14:30:45.123456Z", "completed_at": None,
             }
         ]  # fmt: skip

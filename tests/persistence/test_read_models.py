@@ -150,7 +150,7 @@ def test_task_rows_count_attempts_take_the_newest_run_and_decode_dependencies(
         "task_id": shop["fix"], "title": "Fix ISBN check", "status": "completed",
         "assigned_to": "backend-1", "depends_on": [], "priority": 2, "workflow_step": 1,
         "attempts": 1, "last_test_status": "passed", "actual_tokens": 1350, "cost_usd": 0.0,
-        "worker": None, "error": None,
+        "budget_usd": None, "worker": None, "error": None,
         "created_at": fix["created_at"], "completed_at": fix["completed_at"],
     }  # fmt: skip
     assert fix["created_at"].endswith("Z") and fix["completed_at"] is not None
