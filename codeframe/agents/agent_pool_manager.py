@@ -27,7 +27,7 @@ from codeframe.agents.seams import WorkerStore
 from codeframe.agents.simple_assignment import normalize_agent_type
 from codeframe.agents.test_worker_agent import TestWorkerAgent
 from codeframe.agents.worker_options import COMMON_OPTIONS, Worker, WorkerFactory, WorkerOptions
-from codeframe.errors import PoolCapacityError, UnknownAgentError
+from codeframe.errors import PoolCapacityError, UnknownAgentError, UnknownAgentTypeError
 from codeframe.ui.events import AgentCreated, AgentRetired, AgentStatusChanged, TaskAssigned
 from codeframe.ui.websocket_broadcasts import BroadcastTarget, Emitter
 
@@ -51,7 +51,7 @@ def build_worker(
             return FrontendWorkerAgent(project_id, o.db, **base, **o.pick("frontend_dir"))
         case "test":
             return TestWorkerAgent(project_id, o.db, **base)
-    raise ValueError(f"no worker class for type {kind!r}")
+    raise UnknownAgentTypeError(f"no worker class for type {kind!r}")
 
 
 class AgentPoolManager:

@@ -28,6 +28,7 @@ from codeframe.core.models import BlockerType, ExecutionResult, TaskStatus
 from codeframe.errors import (
     BudgetExceededError,
     IllegalTransitionError,
+    InvalidInputError,
     MissingProjectRootError,
     TaskTimeoutError,
 )
@@ -159,7 +160,7 @@ class TaskExecution:
 
     def _id(self) -> int:
         if self.task_id is None:
-            raise ValueError("a task to execute needs its id")
+            raise InvalidInputError("a task to execute needs its id")
         return self.task_id
 
     async def _pipeline(self, task_id: int) -> ExecutionResult:

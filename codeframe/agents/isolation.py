@@ -18,9 +18,9 @@ from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol
 
 from codeframe.agents.seams import Delivered, SuiteRunner, Workspace
-from codeframe.core.file_changes import JOURNAL_DIR
+from codeframe.core.file_changes import JOURNAL_DIR, STATE_DIR
 from codeframe.core.models import TaskStatus
-from codeframe.errors import InvalidInputError, WorkspaceUnavailableError
+from codeframe.errors import GitError, InvalidInputError, WorkspaceUnavailableError
 from codeframe.indexing.codebase_index import CodebaseIndex
 from codeframe.persistence.codec import Row
 from codeframe.workspaces import (
@@ -28,7 +28,6 @@ from codeframe.workspaces import (
     Conflict,
     GitIdentity,
     RemovedWorkspace,
-    RunBase,
     TaskWorktree,
     WorktreeManager,
     run_git,
@@ -264,6 +263,7 @@ async def open_workspaces(
         return SharedTree()
     manager = WorktreeManager(project_root, identity=identity)
     try:
+        await ignore_our_folders(project_root)
         base = await manager.open_run(
             commit_dirty=commit_dirty, stale_locks_before=stale_locks_before
         )
@@ -274,11 +274,6 @@ async def open_workspaces(
         return SharedTree()
     if base.recovered:
         logger.info("recovered after an earlier run: %s", "; ".join(base.recovered))
-    try:
-        await ignore_journals(base)
-    except BaseException:
-        await manager.close_run()
-        raise
     return TaskWorktrees(
         manager,
         store,
@@ -289,14 +284,23 @@ async def open_workspaces(
     )
 
 
-async def ignore_journals(run: RunBase) -> None:
-    """Make git ignore a file-change group's journal folder, so a task commit never holds one
-    (it exists only while a group is written, or after a crash until recovery)."""
-    found = await run_git("rev-parse", "--git-path", "info/exclude", cwd=run.repo_root)
+async def ignore_our_folders(project_root: Path) -> None:
+    """Make git ignore codeframe's own folders before the working tree is judged clean.
+
+    The state folder holds the database (``codeframe run`` keeps it there) and the task
+    worktrees; a file-change group's journal folder exists only while a group is written, or
+    after a crash until recovery. None of them is the user's work, and a task commit must never
+    hold one. Outside a git repository this does nothing: opening the run says why.
+    """
+    try:
+        found = await run_git("rev-parse", "--git-path", "info/exclude", cwd=project_root)
+    except GitError:
+        return
     exclude = Path(found.stdout.strip())
     if not exclude.is_absolute():
-        exclude = run.repo_root / exclude
-    ensure_excluded(exclude, f"{JOURNAL_DIR}/")
+        exclude = project_root / exclude
+    for folder in (STATE_DIR, JOURNAL_DIR):
+        ensure_excluded(exclude, f"{folder}/")
 
 
 async def cleanup_workspaces(
@@ -313,7 +317,7 @@ __all__ = [
     "TaskWorktrees",
     "Workspaces",
     "cleanup_workspaces",
-    "ignore_journals",
+    "ignore_our_folders",
     "open_workspaces",
     "runner_for",
 ]

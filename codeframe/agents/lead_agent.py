@@ -280,6 +280,7 @@ class LeadAgent:
             raise RunInProgressError(
                 f"a run is in progress for project {self.project_id}; clean up after it"
             )
+        self.db.ensure_no_live_run(self.project_id)  # a run of another process
         finished = [
             int(task["id"])
             for task in self.db.get_project_tasks(self.project_id)

@@ -37,7 +37,7 @@ from codeframe.core.models import (
     TestCase,
     TestResult,
 )
-from codeframe.errors import MissingAPIKeyError, RunnerUnavailableError
+from codeframe.errors import InvalidInputError, MissingAPIKeyError, RunnerUnavailableError
 from codeframe.indexing.codebase_index import CodebaseIndex
 from codeframe.llm import (
     DEFAULT_MAX_TOKENS,
@@ -391,7 +391,9 @@ class WorkerAgent:
         """A recorded run read back, for the seed's entry points called on their own."""
         row = self.db.get_test_result(test_result_id)
         if row is None or row["task_id"] != task["id"]:
-            raise ValueError(f"test result {test_result_id} does not belong to task {task['id']}")
+            raise InvalidInputError(
+                f"test result {test_result_id} does not belong to task {task['id']}"
+            )
         cases = tuple(
             TestCase(c["node_id"], c["outcome"], c.get("message") or "", c.get("duration") or 0.0)
             for c in self.db.get_test_cases(test_result_id)

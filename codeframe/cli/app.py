@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from codeframe import __version__
 from codeframe.cli.answer import add_answer_parser
+from codeframe.cli.cleanup import add_cleanup_parser
 from codeframe.cli.demo import add_demo_parser
 from codeframe.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE
 from codeframe.cli.run import add_run_parser
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(commands)
     add_status_parsers(commands)
     add_answer_parser(commands)
+    add_cleanup_parser(commands)
     return parser
 
 

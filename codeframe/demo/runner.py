@@ -17,7 +17,12 @@ from typing import Any
 from codeframe.agents.lead_agent import LeadAgent
 from codeframe.demo.script import demo_client
 from codeframe.demo.tasks import DEMO_ISSUE, DEMO_TASKS, task_specs
-from codeframe.errors import DemoWorkdirError, MissingAPIKeyError, WorkspaceUnavailableError
+from codeframe.errors import (
+    DemoWorkdirError,
+    InvalidInputError,
+    MissingAPIKeyError,
+    WorkspaceUnavailableError,
+)
 from codeframe.llm import client_from_env
 from codeframe.llm.live import API_KEY_ENV
 from codeframe.persistence.database import Database
@@ -167,7 +172,7 @@ async def run_demo(
     ``ws_manager`` receives every event, e.g. an ``AgentPanel`` or a console printer.
     """
     if max_concurrent < 1:
-        raise ValueError(f"max_concurrent must be at least 1, got {max_concurrent}")
+        raise InvalidInputError(f"max_concurrent must be at least 1, got {max_concurrent}")
     own_client = client is None and live
     if client is None:
         client = _live_client() if live else demo_client()

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from anthropic.types import Message
 from pydantic import ValidationError
 
-from codeframe.errors import CodeframeError, ReplayMissError
+from codeframe.errors import CodeframeError, InvalidInputError, ReplayMissError
 from codeframe.llm.messages import is_offline
 from codeframe.llm.scripted import last_user_text, system_text, user_texts
 from codeframe.redaction import redact
@@ -307,7 +307,7 @@ class ReplayClient:
         match: MatchMode = "exact",
     ) -> None:
         if match not in _MATCH_MODES:
-            raise ValueError(f"match must be one of {_MATCH_MODES}, got {match!r}")
+            raise InvalidInputError(f"match must be one of {_MATCH_MODES}, got {match!r}")
         self.path = Path(path)
         self.root = _root_text(root)
         self.match = match

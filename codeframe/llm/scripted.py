@@ -111,7 +111,7 @@ class _Rule:
         self.match = match
         self.replies: list[Reply] = list(reply) if isinstance(reply, list) else [reply]
         if not self.replies:
-            raise ValueError(f"rule {match!r} has an empty reply list")
+            raise InvalidInputError(f"rule {match!r} has an empty reply list")
         for item in self.replies:
             _check_reply(item)
         self.worker: re.Pattern[str] | None = None

@@ -11,58 +11,25 @@ fails is logged and never reaches an agent. ipywidgets is imported here and nowh
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import math
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable
 from typing import Any
 
 import ipywidgets as widgets
 
-from codeframe.errors import CodeframeError
+from codeframe.errors import CodeframeError, InvalidInputError
 from codeframe.notebook import html as views
 from codeframe.notebook.answers import BlockerAnswers
+from codeframe.notebook.outcome import cleanup_line, close_unstarted, failure_line, run_outcome
 from codeframe.notebook.state import Clock, Mode, PanelSource, PanelState
-from codeframe.redaction import redact, redacted_traceback
 
 logger = logging.getLogger(__name__)
 
 #: How long ``stop()`` waits for a cancelled run to finish its clean-up.
 STOP_TIMEOUT = 20.0  # above the lead agent's own clean-up bounds (5 s to cancel, 5 s to retire)
 _MAX_REMEMBERED_ERRORS = 100
-
-
-def _close_unstarted(work: object) -> None:
-    # A coroutine we refuse to run would otherwise warn "was never awaited".
-    if inspect.iscoroutine(work):
-        work.close()
-
-
-def _summary_line(result: object) -> str:
-    if isinstance(result, Mapping) and "total_tasks" in result:
-        seconds = float(result.get("execution_time") or 0.0)
-        return (
-            f"finished: {result.get('completed', 0)} completed, {result.get('failed', 0)} failed, "
-            f"{result.get('blocked', 0)} blocked, {result.get('cancelled', 0)} cancelled "
-            f"in {views.format_elapsed(seconds)}"
-        )
-    return "finished"
-
-
-def _outcome(task: asyncio.Task[Any]) -> tuple[str, bool]:
-    """The header line for a finished run and whether it is an error.
-
-    The exception's text goes into the header, the static HTML saved in the notebook and
-    the log, so any key value in it is masked first.
-    """
-    if task.cancelled():
-        return "stopped: running tasks were cancelled", False
-    exc = task.exception()
-    if exc is None:
-        return _summary_line(task.result()), False
-    logger.error("the background run failed:\n%s", redacted_traceback(exc))
-    return redact(f"failed: {type(exc).__name__}: {exc}"), True
 
 
 class AgentPanel:
@@ -86,7 +53,7 @@ class AgentPanel:
         title: str = "codeframe",
     ) -> None:
         if redraw_interval <= 0:
-            raise ValueError(f"redraw_interval must be positive, got {redraw_interval}")
+            raise InvalidInputError(f"redraw_interval must be positive, got {redraw_interval}")
         self.db = db
         self.title = title
         self.redraw_interval = redraw_interval
@@ -106,6 +73,8 @@ class AgentPanel:
         self._status_error = False
         self._lead: Any = None
         self._run_options: dict[str, Any] = {}
+        #: The clean-up the **Clean up** button started, to await from code.
+        self.cleanup_task: asyncio.Task[list[Any]] | None = None
         self._build_widgets()
         if db is not None and project_id is not None:
             self._refresh_from_db()  # show the task list before any run
@@ -127,13 +96,20 @@ class AgentPanel:
             tooltip="Start a run of the connected lead agent (panel.connect(lead))",
         )  # fmt: skip
         self.resume_button.on_click(self._on_resume_clicked)
+        self.cleanup_button = widgets.Button(
+            description="Clean up", icon="trash", disabled=True,
+            tooltip="Remove the worktrees and branches kept for finished tasks",
+        )  # fmt: skip
+        self.cleanup_button.on_click(self._on_cleanup_clicked)
         self._agents = widgets.HTML()
         self._tasks = widgets.HTML()
         self._blockers = widgets.HTML()
         #: Each open blocker's question with a text box and an Answer button (once connected).
         self.answers = BlockerAnswers()
         self._activity = widgets.HTML()
-        controls = widgets.HBox([self._bar, self._count, self.stop_button, self.resume_button])
+        controls = widgets.HBox(
+            [self._bar, self._count, self.stop_button, self.resume_button, self.cleanup_button]
+        )
         #: The root widget: what ``display(panel)`` shows.
         self.widget = widgets.VBox(
             [
@@ -153,15 +129,12 @@ class AgentPanel:
         self._header.value = views.header(snapshot, self.title, self._status, self._status_error)
         self._bar.max = max(progress["total"], 1)
         self._bar.value = min(progress["done"], self._bar.max)
-        if self._status_error:
-            self._bar.bar_style = "danger"
-        elif progress["total"] and progress["done"] == progress["total"]:
-            self._bar.bar_style = "success"
-        else:
-            self._bar.bar_style = ""
+        finished = progress["total"] and progress["done"] == progress["total"]
+        self._bar.bar_style = "danger" if self._status_error else "success" if finished else ""
         self._count.value = f"{progress['done']}/{progress['total']}"
         self.stop_button.disabled = not self.running or self._stopping
         self.resume_button.disabled = self._lead is None or self.running
+        self.cleanup_button.disabled = self._lead is None or self.running or self.cleaning
         self._agents.value = views.agents_table(snapshot)
         self._tasks.value = views.task_board(snapshot)
         if self.answers.answer is None:  # read-only until a lead is connected
@@ -267,19 +240,25 @@ class AgentPanel:
         self.answers.answer = self._answer
         self._redraw()
 
-    async def _answer(self, blocker_id: int, text: str) -> object:
+    def _connected_lead(self) -> Any:
         if self._lead is None:
             raise CodeframeError("connect the panel to a lead agent first: panel.connect(lead)")
-        answered = await self._lead.answer_blocker(blocker_id, text)
+        return self._lead
+
+    def _show_status(self, text: str, *, error: bool = False) -> None:
+        self._status, self._status_error = text, error
+        self._redraw()
+
+    async def _answer(self, blocker_id: int, text: str) -> object:
+        answered = await self._connected_lead().answer_blocker(blocker_id, text)
         self._refresh_from_db()
         self._redraw()
         return answered
 
     def resume(self) -> asyncio.Task[Any]:
         """Start a run of the connected lead in the background (what Resume does)."""
-        if self._lead is None:
-            raise CodeframeError("connect the panel to a lead agent first: panel.connect(lead)")
-        return self.start(self._lead.start_multi_agent_execution(**self._run_options))
+        lead = self._connected_lead()
+        return self.start(lead.start_multi_agent_execution(**self._run_options))
 
     def _on_resume_clicked(self, _button: Any) -> None:
         if self._lead is None or self.running:
@@ -287,8 +266,41 @@ class AgentPanel:
         try:
             self.resume()
         except CodeframeError as exc:  # e.g. no event loop in this context
-            self._status, self._status_error = str(exc), True
-            self._redraw()
+            self._show_status(str(exc), error=True)
+
+    @property
+    def cleaning(self) -> bool:
+        """True while a clean-up started by the **Clean up** button has not finished."""
+        return self.cleanup_task is not None and not self.cleanup_task.done()
+
+    async def cleanup_workspaces(self) -> list[Any]:
+        """Remove the worktrees and branches kept for finished tasks (what Clean up does):
+        ``lead.cleanup_workspaces()``, with the outcome in the header."""
+        lead = self._connected_lead()
+        try:
+            removed: list[Any] = await lead.cleanup_workspaces()
+        except CodeframeError as exc:  # e.g. a run started meanwhile, or git failed
+            self._show_status(failure_line("clean-up", exc), error=True)
+            raise
+        self._show_status(cleanup_line(removed))
+        return removed
+
+    def _on_cleanup_clicked(self, _button: Any) -> None:
+        if self._lead is None or self.running or self.cleaning:
+            return
+        try:
+            self.cleanup_task = asyncio.get_running_loop().create_task(self.cleanup_workspaces())
+        except RuntimeError:  # a click with no event loop running: nowhere to clean up from
+            self._show_status("clean-up needs a running event loop", error=True)
+            return
+        self.cleanup_task.add_done_callback(self._on_cleanup_done)
+        self._redraw()
+
+    def _on_cleanup_done(self, task: asyncio.Task[list[Any]]) -> None:
+        # The header already says what went wrong; retrieving the error keeps asyncio quiet.
+        if not task.cancelled():
+            task.exception()
+        self._redraw()  # the button is enabled again
 
     # -- background runs -------------------------------------------------------------------
 
@@ -299,14 +311,14 @@ class AgentPanel:
         stays live. One run at a time: a second ``start`` while one runs is refused.
         """
         if self.running:
-            _close_unstarted(work)
+            close_unstarted(work)
             raise CodeframeError(
                 "a run is already in progress on this panel; await panel.stop() first"
             )
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            _close_unstarted(work)
+            close_unstarted(work)
             raise CodeframeError(
                 "panel.start() needs a running event loop: call it in a notebook cell or from "
                 "async code, or use run_sync() / await for a run in the foreground"
@@ -325,7 +337,7 @@ class AgentPanel:
         self._state.mark_finished()
         self._stopping = False
         try:
-            self._status, self._status_error = _outcome(task)
+            self._status, self._status_error = run_outcome(task)
         except Exception as exc:  # an odd result must not leave the panel "running…"
             self._status, self._status_error = "finished", False
             self._report(exc, "could not summarise the run")
@@ -367,8 +379,7 @@ class AgentPanel:
             return
         self._stopping = True
         task.cancel()
-        self._status, self._status_error = "stopping…", False
-        self._redraw()
+        self._show_status("stopping…")
 
     def _on_stop_clicked(self, _button: Any) -> None:
         # The click comes from the kernel's comm handler; the run belongs to its loop.

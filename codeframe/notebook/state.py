@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from codeframe.core.models import FINAL_STATUSES, TaskStatus
+from codeframe.errors import InvalidInputError
 from codeframe.persistence.read_models import PanelOverview
 from codeframe.ui.events import (
     ActivityUpdate,
@@ -120,7 +121,7 @@ class PanelState:
         clock: Clock = time.monotonic,
     ) -> None:
         if mode is not None and mode not in ("offline", "live"):
-            raise ValueError(f"mode must be 'offline' or 'live', got {mode!r}")
+            raise InvalidInputError(f"mode must be 'offline' or 'live', got {mode!r}")
         self.project_id = project_id
         self.mode: Mode = mode or default_mode()
         self.running = False

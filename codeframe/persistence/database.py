@@ -15,8 +15,9 @@ method call commits the connection.
 migrations, transaction helpers), ``codec`` (validation, encoding, row decoding),
 ``projects`` (projects and issues), ``tasks``, ``task_status`` (the one writer of a task's
 status), ``ledger`` (test results, correction attempts), ``blockers`` (questions, answers,
-releases), ``commits`` (what tasks committed), ``runs`` (LLM calls, runs, agents,
-assignments) and ``read_models`` (the rows the notebook's frames and panel show).
+releases), ``commits`` (what tasks committed), ``llm_calls`` (every model call and its cost),
+``runs`` (runs, agents, assignments) and ``read_models`` (the rows the notebook's frames and
+panel show).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from codeframe.persistence.blockers import BlockersMixin
 from codeframe.persistence.codec import Row as Row
 from codeframe.persistence.commits import CommitsMixin
 from codeframe.persistence.ledger import LedgerMixin
+from codeframe.persistence.llm_calls import LlmCallsMixin
 from codeframe.persistence.projects import ProjectsMixin
 from codeframe.persistence.read_models import ReadModelsMixin
 from codeframe.persistence.runs import RunsMixin
@@ -39,6 +41,7 @@ class Database(
     LedgerMixin,
     BlockersMixin,
     CommitsMixin,
+    LlmCallsMixin,
     RunsMixin,
     ReadModelsMixin,
 ):

@@ -1,11 +1,11 @@
-"""Who did the work: LLM calls, lead-agent runs, worker agents and task assignments."""
+"""Who did the work: lead-agent runs (claimed, beating, finished), worker agents, assignments."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,10 @@ from codeframe.persistence.codec import (
     _folder_key,
     _int_in,
     _json_row,
-    _opt_storable,
     _opt_text,
-    _scrub_request,
     _to_json,
 )
 from codeframe.persistence.store import _OPEN_RUNS, Store
-from codeframe.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -39,20 +36,6 @@ logger = logging.getLogger(__name__)
 #: while a project held by a reused pid frees itself within two minutes, no human needed.
 #: Taking over a live run would let two runs write the same tasks; waiting costs minutes.
 STALE_RUN_AFTER_S = 120.0
-
-
-def _count_or_none(value: object) -> int | None:
-    """A token count as the ledger stores it: a non-negative int, else NULL."""
-    if type(value) is int and value >= 0:
-        return value
-    return None
-
-
-def _money_or_none(value: object) -> float | None:
-    """A cost as the ledger stores it: a non-negative real number of dollars, else NULL."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -90,93 +73,7 @@ _AGENT_UPDATES: dict[str, _Encoder] = {
 
 
 class RunsMixin(Store):
-    """Record LLM calls, claim and finish runs, track agents and task assignments."""
-
-    # --- LLM calls --------------------------------------------------------------------
-
-    def record_llm_call(
-        self,
-        *,
-        task_id: int | None,
-        agent_id: str | None,
-        attempt: int,
-        model: str | None,
-        request: Mapping[str, Any],
-        reply_text: str | None,
-        stop_reason: str | None,
-        input_tokens: int | None,
-        output_tokens: int | None,
-        latency_s: float,
-        error: str | None = None,
-        count_tokens: bool = False,
-        secrets: Iterable[str | None] = (),
-        cache_write_tokens: int | None = None,
-        cache_read_tokens: int | None = None,
-        cost_usd: float | None = None,
-    ) -> int:
-        """Record one Claude call. ``request`` ({system, messages, ...}) is stored as JSON
-        without header or credential keys; any API key value — from the environment, or in
-        ``secrets`` (e.g. a key passed in code) — is redacted from it, the reply and the error.
-        Text that UTF-8 cannot hold (a lone surrogate from an odd file name) is escaped, never
-        a reason to lose the row.
-
-        Token counts and the cost are stored only when they are real numbers; anything else
-        (a stand-in client's mock usage, say) is stored as NULL, never an error. With
-        ``count_tokens`` the call's tokens (cache reads and writes included) and its cost are
-        added to the task's ``actual_tokens`` and ``cost_usd`` in the same transaction.
-        """
-        values = (
-            task_id,
-            _opt_storable(agent_id),
-            _int_in(attempt, 0, None, "attempt"),
-            _opt_storable(model),
-            _scrub_request(request, secrets),
-            None if reply_text is None else _opt_storable(redact(reply_text, secrets)),
-            _opt_storable(stop_reason),
-            _count_or_none(input_tokens),
-            _count_or_none(output_tokens),
-            float(latency_s or 0.0),
-            None if error is None else _opt_storable(redact(error, secrets)),
-            utc_now(),
-            _count_or_none(cache_write_tokens),
-            _count_or_none(cache_read_tokens),
-            _money_or_none(cost_usd),
-        )
-        with self._write(("task", "tasks", task_id)) as conn:
-            cur = conn.execute(
-                "INSERT INTO llm_calls (task_id, agent_id, attempt, model, request, reply_text,"
-                " stop_reason, input_tokens, output_tokens, latency_s, error, created_at,"
-                " cache_write_tokens, cache_read_tokens, cost_usd)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-            tokens = sum(n for n in (values[7], values[8], values[12], values[13]) if n)
-            cost = values[14] or 0.0
-            if count_tokens and task_id is not None and (tokens or cost):
-                conn.execute(
-                    "UPDATE tasks SET actual_tokens = COALESCE(actual_tokens, 0) + ?,"
-                    " cost_usd = cost_usd + ? WHERE id = ?",
-                    (tokens, cost, task_id),
-                )
-        return int(cur.lastrowid or 0)
-
-    def get_llm_calls(self, task_id: int | None = None, project_id: int | None = None) -> list[Row]:
-        """Recorded calls (``request`` decoded), oldest first, filtered by task and/or project."""
-        where: list[str] = []
-        params: list[object] = []
-        if task_id is not None:
-            where.append("c.task_id = ?")
-            params.append(task_id)
-        if project_id is not None:
-            where.append("t.project_id = ?")
-            params.append(project_id)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self._all(
-            f"SELECT c.* FROM llm_calls c LEFT JOIN tasks t ON t.id = c.task_id{clause}"
-            " ORDER BY c.id",
-            params,
-        )
-        return [_json_row(row, "request") for row in rows]
+    """Claim and finish runs, track agents and task assignments."""
 
     # --- runs -------------------------------------------------------------------------
 
@@ -283,6 +180,19 @@ class RunsMixin(Store):
             run_id=run_id,
             pid=pid,
         )
+
+    def ensure_no_live_run(self, project_id: int) -> None:
+        """Raise ``RunInProgressError`` while a run of the project is live, here or in another
+        process (the test ``start_run`` makes, without claiming anything)."""
+        clock = datetime.now(UTC)
+        try:
+            rows = self._open_runs_in_the_way(self._db(), project_id, None)
+        except sqlite3.OperationalError as exc:
+            raise self._translated_read(exc) from exc
+        for row in rows:
+            age = _age_s(row["heartbeat_at"] or row["started_at"], clock)
+            if self._run_is_live(row["id"], row["pid"], age):
+                raise self._in_progress(row, project_id, None, age)
 
     def heartbeat_run(self, run_id: int) -> None:
         """Stamp ``heartbeat_at`` so observers can tell a run is still moving."""

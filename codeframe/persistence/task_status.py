@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codeframe.core.models import BlockerSeverity, BlockerType, TaskStatus, utc_now
-from codeframe.errors import IllegalTransitionError, NotFoundError
+from codeframe.errors import IllegalTransitionError, InvalidInputError, NotFoundError
 from codeframe.persistence.codec import (
     _SEVERITIES,
     Row,
@@ -129,7 +129,7 @@ def set_status(
     for name, value in fields.items():
         encode = STATUS_FIELDS.get(name)
         if encode is None:
-            raise ValueError(f"a status change cannot write task column {name!r}")
+            raise InvalidInputError(f"a status change cannot write task column {name!r}")
         params.append(encode(value))
     if "completed_at" not in fields:
         params.append(utc_now() if target == TaskStatus.COMPLETED else None)
