@@ -190,6 +190,8 @@ class GroupCommit:
             self.pending, self.loop, self.writes = True, loop, 0
             self._pid = os.getpid()
             _PENDING.add(self)
+        if self._handle is None:
+            # Also when an interrupt cut the commit callback short before it committed.
             self._handle = loop.call_soon(self._commit_later)
         _execute(self.conn, _SAVEPOINT)
         return True

@@ -422,3 +422,26 @@ async def test_a_second_database_on_the_file_commits_the_first_ones_writes_first
         file_db.create_task(project_id, "first again")
         await asyncio.sleep(0)
     assert titles(other) == ["first connection", "second connection", "first again"]
+
+
+async def test_an_interrupted_commit_callback_is_scheduled_again_by_the_next_write(
+    file_db: Database, other: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project_id = file_db.create_project("p")
+    real_commit = group_commit._commit
+
+    def interrupted(conn: sqlite3.Connection) -> None:
+        monkeypatch.setattr(group_commit, "_commit", real_commit)
+        raise KeyboardInterrupt  # Ctrl-C inside the loop's commit callback, before COMMIT
+
+    monkeypatch.setattr(group_commit, "_commit", interrupted)
+    file_db.create_task(project_id, "a")
+    group = file_db._group
+    assert group is not None and group._handle is not None
+    group._handle.cancel()  # the loop runs it now, by hand:
+    with pytest.raises(KeyboardInterrupt):
+        group._commit_later()
+    assert file_db.pending_writes == 1
+    file_db.create_task(project_id, "b")
+    await asyncio.sleep(0)
+    assert titles(other) == ["a", "b"]
