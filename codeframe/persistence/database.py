@@ -16,11 +16,12 @@ behaves as usual (``conn.rollback()`` undoes an uncommitted raw UPDATE, never a 
 write) until the next method call commits the connection.
 
 ``Database`` is assembled here from parts with one job each: ``store`` (connection,
-migrations, transaction helpers), ``group_commit`` (one commit per loop iteration), ``codec`` (validation, encoding, row decoding),
-``projects`` (projects and issues), ``tasks``, ``task_status`` (the one writer of a task's
-status), ``ledger`` (test results, correction attempts), ``blockers`` (questions, answers,
-releases), ``commits`` (what tasks committed), ``runs`` (LLM calls, runs, agents,
-assignments) and ``read_models`` (the rows the notebook's frames and panel show).
+migrations, transaction helpers), ``group_commit`` (one commit per loop iteration),
+``codec`` (validation, encoding, row decoding), ``projects`` (projects and issues),
+``tasks``, ``task_status`` (the one writer of a task's status), ``ledger`` (test results,
+correction attempts), ``blockers`` (questions, answers, releases), ``commits`` (what tasks
+committed), ``runs`` (LLM calls, runs, agents, assignments) and ``read_models`` (the rows
+the notebook's frames and panel show).
 """
 
 from __future__ import annotations

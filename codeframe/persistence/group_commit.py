@@ -17,7 +17,9 @@ What keeps this safe:
 * raw SQL on ``Database.conn`` first commits what is pending (:class:`LedgerConnection`),
   so ``conn.rollback()`` never undoes a method's write, as before;
 * a write from another event loop (``run_sync`` makes one per call) first commits what
-  the previous loop left pending; ``close()`` and interpreter exit commit what is pending;
+  the previous loop left pending, and a write through another codeframe connection to the
+  same file first commits this thread's pending groups on it (it would wait for their
+  lock otherwise); ``close()`` and interpreter exit commit what is pending;
 * a deferred commit that fails never drops writes silently. If the transaction is still
   open (a lock met: "database is locked"), the writes stay in it, the commit is retried
   later from the loop, and every write until then first tries to commit them — raising
@@ -34,6 +36,7 @@ import atexit
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable
 from typing import Any, Self
 
@@ -166,6 +169,7 @@ class GroupCommit:
         self._delay = first_delay
         self._lost: DatabaseCommitError | None = None
         self._pid = os.getpid()
+        self.thread = threading.get_ident()  # whose loop's writes are pending
         conn.group = self
 
     # -- writing ---------------------------------------------------------------------
@@ -188,7 +192,7 @@ class GroupCommit:
                 return False
             _execute(self.conn, "BEGIN")
             self.pending, self.loop, self.writes = True, loop, 0
-            self._pid = os.getpid()
+            self._pid, self.thread = os.getpid(), threading.get_ident()
             _PENDING.add(self)
         if self._handle is None:
             # Also when an interrupt cut the commit callback short before it committed.
@@ -221,21 +225,14 @@ class GroupCommit:
     # -- committing ------------------------------------------------------------------
 
     def before_write(self) -> None:
-        """Raise a loss not yet reported; commit other connections' groups on this file.
-
-        A second ``Database`` on the same file, in the same thread, would otherwise wait
-        for the write lock the first one's open group holds — a lock only this loop's next
-        iteration releases, so the wait could only end in its busy timeout.
-        """
+        """Raise a loss not yet reported; commit other connections' groups on this file."""
         self.raise_lost()
         if _PENDING and (len(_PENDING) > 1 or self not in _PENDING):
-            self.flush_file(others_only=True)
+            commit_pending(self.key, besides=self)
 
-    def flush_file(self, *, others_only: bool = False) -> None:
-        """Commit what the connections of this process hold pending for this file."""
-        for group in [g for g in _PENDING if g.key == self.key]:
-            if not (others_only and group is self):
-                group.flush()
+    def flush_file(self) -> None:
+        """Commit what this thread's connections hold pending for this file, ours included."""
+        commit_pending(self.key)
 
     def flush(self) -> None:
         """Commit the pending writes now; raise the error if they cannot be (see module)."""
@@ -317,6 +314,24 @@ class GroupCommit:
         _PENDING.discard(self)
 
 
+def commit_pending(key: str, *, besides: GroupCommit | None = None) -> None:
+    """Commit what this thread's connections hold pending for the database file ``key``.
+
+    Any other connection of this thread to the file — a second ``Database``, or one of a
+    subclass that opens a plain ``sqlite3`` connection — would otherwise wait for the write
+    lock an open group holds, a lock only this loop's next iteration releases: its wait
+    could only end in its busy timeout. (A connection opened with ``sqlite3.connect`` by
+    hand knows nothing of this: call ``Database.flush()`` before writing through it in the
+    same loop iteration.)
+    """
+    if not _PENDING:
+        return
+    me = threading.get_ident()
+    for group in list(_PENDING):
+        if group.key == key and group is not besides and group.thread == me:
+            group.flush()
+
+
 @atexit.register
 def _commit_at_exit() -> None:
     """Commit what open databases still hold; a forked child leaves its parent's alone."""
@@ -329,4 +344,4 @@ def _commit_at_exit() -> None:
             logger.error("%s: pending writes not saved at exit: %s", group.where, exc)
 
 
-__all__ = ["GroupCommit", "LedgerConnection", "running_loop"]
+__all__ = ["GroupCommit", "LedgerConnection", "commit_pending", "running_loop"]

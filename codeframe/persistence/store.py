@@ -28,7 +28,12 @@ from codeframe.errors import (
     SchemaError,
 )
 from codeframe.persistence.codec import _Encoder, _Ref
-from codeframe.persistence.group_commit import GroupCommit, LedgerConnection, running_loop
+from codeframe.persistence.group_commit import (
+    GroupCommit,
+    LedgerConnection,
+    commit_pending,
+    running_loop,
+)
 from codeframe.persistence.migrations import migrate
 from codeframe.persistence.opening import (
     check_writable,
@@ -251,6 +256,7 @@ class Store:
         conn = self._db()
         group = self._group
         if group is None:
+            commit_pending(self._key)  # another connection's open group would hold us off
             with self._transaction(conn, refs, immediate):
                 yield conn
             return

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -445,3 +446,50 @@ async def test_an_interrupted_commit_callback_is_scheduled_again_by_the_next_wri
     file_db.create_task(project_id, "b")
     await asyncio.sleep(0)
     assert titles(other) == ["a", "b"]
+
+
+class PlainDatabase(Database):
+    """A Database on a plain sqlite3 connection (no group commits), as the thread rebuild's."""
+
+    def _connect(self, target: str) -> sqlite3.Connection:
+        return sqlite3.connect(target, timeout=0)
+
+
+async def test_a_plain_connection_on_the_file_commits_the_groups_first(
+    db_path: Path, file_db: Database, other: sqlite3.Connection
+) -> None:
+    project_id = file_db.create_project("p")
+    file_db.create_task(project_id, "grouped")
+    with PlainDatabase(db_path) as plain:
+        assert plain._group is None
+        plain.create_task(project_id, "plain")  # would be busy at once (timeout 0)
+        assert titles(other) == ["grouped", "plain"]
+
+
+def test_another_threads_group_is_left_to_its_own_loop(
+    db_path: Path, file_db: Database, other: sqlite3.Connection
+) -> None:
+    """A connection is its thread's: another thread never commits (uses) it."""
+    project_id = file_db.create_project("p")
+    loop = asyncio.new_event_loop()
+    loop.call_soon(file_db.create_task, project_id, "pending in this thread's loop")
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    errors: list[BaseException] = []
+
+    def write_elsewhere() -> None:
+        try:
+            with PlainDatabase(db_path) as plain:
+                plain.create_project("q")
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=write_elsewhere)
+    worker.start()
+    worker.join(timeout=30)
+    # It met our lock (timeout 0) and said so; it never touched our connection.
+    assert [type(e) for e in errors] == [DatabaseBusyError]
+    assert file_db.pending_writes == 1
+    loop.close()
+    file_db.flush()
+    assert titles(other) == ["pending in this thread's loop"]
