@@ -439,9 +439,12 @@ def render(results: Mapping[str, Any], facts: Mapping[str, str]) -> str:
             + markdown_table(("file", "per task"), sites)
         )
     parts.append(
-        "## Reproduce\n\n`make bench` (runs `python -m benchmarks.run`; about two minutes). "
+        "## Reproduce\n\n`make bench` (runs `python -m benchmarks.run`; about three minutes). "
         "`python -m benchmarks.run --help` lists the options (`--tmp-dir` moves the project "
-        "and database, `--repeats` changes the repetitions)."
+        "and database, `--repeats` changes the repetitions, `--no-profile` skips the "
+        "profile). Closer looks: `python -m benchmarks.task_profile` (one task's CPU, "
+        "statements and commits), `python -m benchmarks.file_groups` (one file-change "
+        "group's cost), `python -m benchmarks.seed_claims`."
     )
     return "\n\n".join(parts) + "\n"
 
