@@ -28,14 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import (
-    EFFICIENCY_TARGET,
-    MAIN_HEADER,
-    efficiencies,
-    markdown_table,
-    render,
-    table_rows,
-)
+from benchmarks.report import MAIN_HEADER, markdown_table, render, table_rows
 from benchmarks.workload import ideal_wall
 
 logger = logging.getLogger("benchmarks.run")
@@ -60,9 +53,14 @@ class Plan:
     n_lag: int = 12
     c_lag: int = 4
     lag_tick: float = 0.005
-    n_profile: int = 500
+    n_profile: int = 2000
+    c_profile: int = 50
+    agents: int = 50  # agent creation: a pool of this many
+    agent_rounds: int = 5
+    senders: int = 50  # broadcast latency: this many agents sending at once
+    per_sender: int = 200
     repeats: int = 3
-    profile: bool | None = None  # None: profile only when the efficiency target is missed
+    profile: bool = True  # the zero-latency workload under cProfile: where a task's CPU goes
     tmp_dir: str | None = None
     # The efficiency runs again with the tree in RAM, to show what the disk costs a task.
     tmpfs_dir: str | None = "/dev/shm"
@@ -71,7 +69,8 @@ class Plan:
 # A seconds-long pass over every scenario, to check the machinery rather than the numbers.
 SMOKE = Plan(
     n_eff=20, c_eff=5, latency=0.02, n_overhead=20, c_overhead=5, c_memory=20,
-    n_lag=2, c_lag=2, n_profile=20, repeats=1, profile=True,
+    n_lag=2, c_lag=2, n_profile=20, c_profile=5, agents=5, agent_rounds=1, senders=3,
+    per_sender=5, repeats=1,
 )  # fmt: skip
 
 
@@ -131,10 +130,15 @@ def measure(plan: Plan, execute: Executor = in_subprocess) -> dict[str, Any]:
         for design in ("async", "thread")
     }
     results["lag"] = paired("lag", {"n": plan.n_lag, "c": plan.c_lag, "tick": plan.lag_tick})
-    missed = statistics.median(efficiencies(results["efficiency"]["async"], ideal))
-    missed_target = missed < EFFICIENCY_TARGET
-    if plan.profile or (plan.profile is None and missed_target):
-        results["profile"] = once("profile", {"n": plan.n_profile, "c": plan.c_eff})
+    results["broadcast"] = paired(
+        "broadcast", {"senders": plan.senders, "per_sender": plan.per_sender}
+    )
+    results["agent_creation"] = [
+        once("agent_creation", {"agents": plan.agents, "rounds": plan.agent_rounds})
+        for _ in range(plan.repeats)
+    ]
+    if plan.profile:
+        results["profile"] = once("profile", {"n": plan.n_profile, "c": plan.c_profile})
     return results
 
 
@@ -206,11 +210,15 @@ def main(argv: list[str] | None = None, *, execute: Executor = in_subprocess) ->
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes; writes only when --out is given"
     )
+    parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     plan = SMOKE if args.smoke else Plan()
     plan = dataclasses.replace(
-        plan, repeats=args.repeats or plan.repeats, tmp_dir=args.tmp_dir or plan.tmp_dir
+        plan,
+        repeats=args.repeats or plan.repeats,
+        tmp_dir=args.tmp_dir or plan.tmp_dir,
+        profile=plan.profile and not args.no_profile,
     )
     facts = machine_facts(plan.tmp_dir)
     load_before, started = _load(), time.monotonic()

@@ -5,7 +5,8 @@
 prints one JSON object of figures on stdout. ``benchmarks.run`` starts one such process per
 scenario and repetition, so peak RSS belongs to that scenario alone and no scenario warms
 another's caches. Scenario names: async_run, thread_run, async_memory, thread_memory,
-async_lag, thread_lag, profile (see each function for its params).
+async_lag, thread_lag, async_broadcast, thread_broadcast, agent_creation, profile (see each
+function for its params).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -22,6 +24,8 @@ from typing import Any
 from benchmarks.loop_lag import DEFAULT_TICK_S, LagMonitor, monitoring
 from benchmarks.memory import AsyncGate, GatedClient, MemoryProbe, ThreadGate
 from benchmarks.profiling import top_costs
+from benchmarks.seed_claims import agent_creation as measure_agent_creation
+from benchmarks.seed_claims import broadcast_latency
 from benchmarks.thread_baseline import (
     InstantRunner,
     SubprocessRunner,
@@ -177,6 +181,21 @@ def thread_lag(p: Params) -> Figures:
         ))  # fmt: skip
 
 
+def async_broadcast(p: Params) -> Figures:
+    """params: senders, per_sender — codeframe's awaited broadcasts, all agents sending."""
+    return broadcast_latency("async", p["senders"], p["per_sender"])
+
+
+def thread_broadcast(p: Params) -> Figures:
+    """The same through the seed's ``run_coroutine_threadsafe(...).result()`` from threads."""
+    return broadcast_latency("thread", p["senders"], p["per_sender"])
+
+
+def agent_creation(p: Params) -> Figures:
+    """params: agents, rounds, tmp_dir — LeadAgent, create_agent, acquire, a live client."""
+    return measure_agent_creation(p["agents"], p["rounds"], p.get("tmp_dir"))
+
+
 def profile(p: Params) -> Figures:
     """params: n, c, tmp_dir — :func:`async_run` at zero latency under cProfile."""
     n = p["n"]
@@ -200,8 +219,21 @@ SCENARIOS: dict[str, Callable[[Params], Figures]] = {
     "thread_memory": thread_memory,
     "async_lag": async_lag,
     "thread_lag": thread_lag,
+    "async_broadcast": async_broadcast,
+    "thread_broadcast": thread_broadcast,
+    "agent_creation": agent_creation,
     "profile": profile,
 }
+
+
+def _io_pressure() -> float | None:
+    """Linux's share of the last 10 s some task waited for I/O (%), ``None`` elsewhere."""
+    try:
+        with open("/proc/pressure/io", encoding="ascii") as pressure:
+            first = pressure.readline().split()
+    except OSError:
+        return None
+    return float(first[1].split("=")[1]) if len(first) > 1 else None
 
 
 def run_scenario(name: str, params: Params) -> Figures:
@@ -213,6 +245,9 @@ def run_scenario(name: str, params: Params) -> Figures:
         raise ValueError(f"unknown scenario {name!r}; expected one of: {known}") from None
     figures = scenario(params)
     figures["peak_rss_bytes"] = peak_rss()
+    # The machine's load as the scenario ended: figures are read against it.
+    figures["load_1min"] = os.getloadavg()[0]
+    figures["io_pressure_pct"] = _io_pressure()
     return figures
 
 

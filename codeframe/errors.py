@@ -11,6 +11,7 @@ it derives from that too, so code that expects the built-in keeps working::
     ├── SchemaError                                a database file we must not touch
     ├── DatabaseReadOnlyError (+ sqlite3.OperationalError)  a database we cannot write to
     ├── DatabaseBusyError    (+ sqlite3.OperationalError)  locked by another connection; retry
+    ├── DatabaseCommitError  (+ sqlite3.OperationalError)  writes made but lost: their commit failed
     ├── RunInProgressError   (+ RuntimeError)      a live run holds the project or its folder
     ├── FileChangeError                            a change set that cannot be applied
     │   ├── UnsafePathError      (+ ValueError)    absolute path, traversal, .git/, outside area
@@ -95,6 +96,17 @@ class DatabaseBusyError(CodeframeError, sqlite3.OperationalError):
     """
 
     retryable = True
+
+
+class DatabaseCommitError(CodeframeError, sqlite3.OperationalError):
+    """Writes that had been made (their methods returned) were rolled back: their commit failed.
+
+    Inside an event loop the writes of one loop iteration are committed together at its
+    end; when SQLite rolls that transaction back instead (a full disk, an I/O error), the
+    next write, ``flush()`` or ``close()`` raises this, so the loss is never silent.
+    """
+
+    retryable = False
 
 
 class RunInProgressError(CodeframeError, RuntimeError):
@@ -373,6 +385,7 @@ __all__ = [
     "CommandLineError",
     "ContentTooLargeError",
     "DatabaseBusyError",
+    "DatabaseCommitError",
     "DatabaseReadOnlyError",
     "DemoScriptError",
     "DemoWorkdirError",

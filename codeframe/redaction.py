@@ -28,7 +28,7 @@ def register_secret(value: str | None) -> None:
         _registered.add(value)
 
 
-_known: dict[tuple[object, ...], list[str]] = {}
+_known: dict[tuple[tuple[str | None, ...], int], list[str]] = {}
 
 
 def _ordered(values: Iterable[str | None]) -> list[str]:
@@ -38,16 +38,20 @@ def _ordered(values: Iterable[str | None]) -> list[str]:
 
 def secret_values(extra: Iterable[str | None] = ()) -> list[str]:
     """The key values in the environment, those registered, plus ``extra``."""
-    environment = tuple(os.environ.get(name) for name in KEY_VARIABLES)
+    # Read each time (a notebook may set a key at any moment), but without building
+    # anything: a task redacts a dozen texts, most with no ``extra``.
+    environment = tuple(map(os.environ.get, KEY_VARIABLES))
     # Every stored text is redacted, so the common answer is remembered: it changes only
     # when the environment's keys or the registered ones do (registering only adds).
-    state = (*environment, len(_registered))
+    state = (environment, len(_registered))
     known = _known.get(state)
     if known is None:
         _known.clear()
         known = _known[state] = _ordered([*environment, *_registered])
-    extra = [v for v in extra if v and len(v) >= _MIN_SECRET and v not in known]
-    return _ordered([*known, *extra]) if extra else known
+    if not extra:
+        return known
+    added = [v for v in extra if v and len(v) >= _MIN_SECRET and v not in known]
+    return _ordered([*known, *added]) if added else known
 
 
 def redact(text: str, extra: Iterable[str | None] = ()) -> str:

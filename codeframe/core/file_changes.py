@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from codeframe.core import file_create
 from codeframe.core.deferred_signals import SignalGuard
 from codeframe.core.file_journal import APPLIED_NOTE, JOURNAL_DIR, FileGroup
 from codeframe.core.file_recovery import RecoveryReport, recover_file_changes
@@ -201,9 +202,15 @@ def _validate_one(
     # is ever written. (A link that leaves the root and comes back in lands inside; that is
     # allowed, since the write happens where it lands.)
     lexical = os.path.join(root, *rel.parts)
-    folder = os.path.realpath(os.path.dirname(lexical))
+    folder = _resolve_below(root, rel.parts[:-1])
     entry = os.path.join(folder, rel.name)
-    is_link = os.path.islink(entry)
+    try:
+        entry_mode: int | None = os.lstat(entry).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        entry_mode = None
+    except OSError as exc:  # no permission, a name too long: unusable either way
+        raise FileChangeError(f"{path!r} cannot be used: {exc.strerror}") from exc
+    is_link = entry_mode is not None and stat.S_ISLNK(entry_mode)
     target = os.path.realpath(entry) if is_link else entry
     if not (_within(folder, root) and _within(target, root)):
         raise UnsafePathError(
@@ -223,13 +230,33 @@ def _validate_one(
     if len(os.fsencode(target)) > _PATH_MAX:
         raise FileChangeError(f"{path!r}: the full path is longer than {_PATH_MAX} bytes")
 
-    _check_target(path, action, target)
+    # Not a link: the entry's own mode is the target's, no second look needed.
+    _check_target(path, action, target, None if is_link else (entry_mode,))
     if action == "delete" and is_link:
         # Deleting a symlink removes the link (as ``rm`` does), not the file it points to.
         target = entry
     return PlannedChange(
         path=path, rel=rel, target=Path(target), action=action, data=data, entry=Path(entry)
     )
+
+
+def _resolve_below(root: str, parts: tuple[str, ...]) -> str:
+    """``os.path.realpath`` of ``root`` joined with ``parts``, for a ``root`` already resolved.
+
+    Only the components below the root are looked at, one ``lstat`` each, until one is a
+    link (then ``realpath`` resolves the whole path) or does not exist (the rest is
+    appended as written, as ``realpath`` does).
+    """
+    folder = root
+    for index, part in enumerate(parts):
+        folder = os.path.join(folder, part)
+        try:
+            mode = os.lstat(folder).st_mode
+        except OSError:
+            return os.path.join(folder, *parts[index + 1 :])
+        if stat.S_ISLNK(mode):
+            return os.path.realpath(os.path.join(root, *parts))
+    return folder
 
 
 def _within(path: str, root: str) -> bool:
@@ -299,13 +326,19 @@ def _refuse_reserved(path: str, rel: PurePosixPath) -> None:
         raise UnsafePathError(f"{path!r} is inside {STATE_DIR}/, which holds codeframe's database")
 
 
-def _check_target(path: str, action: str, target: str) -> None:
-    try:
-        mode: int | None = os.stat(target).st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        mode = None
-    except OSError as exc:  # a symlink loop, no permission: the path is unusable either way
-        raise FileChangeError(f"{path!r} cannot be used: {exc.strerror}") from exc
+def _check_target(
+    path: str, action: str, target: str, known: tuple[int | None] | None = None
+) -> None:
+    """Refuse an action the target cannot take; ``known`` holds its mode if already read."""
+    if known is not None:
+        mode = known[0]
+    else:
+        try:
+            mode = os.stat(target).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            mode = None
+        except OSError as exc:  # a symlink loop, no permission: the path is unusable anyway
+            raise FileChangeError(f"{path!r} cannot be used: {exc.strerror}") from exc
 
     if action in ("modify", "delete"):
         if mode is None:
@@ -351,6 +384,8 @@ def apply_file_changes(
     * a killed process leaves a journal in :data:`JOURNAL_DIR` that
       :func:`recover_file_changes` finishes; it also runs here, before the next group.
       ``durable=True`` extends that to a power cut, at the cost of a few disk flushes.
+      A group that only creates one file in an existing folder needs no journal: the file
+      gets its name in one step, whole (:mod:`~codeframe.core.file_create`).
 
     On the main thread, signal handlers are deferred while a rollback or the commit runs, and
     a signal that arrived meanwhile is delivered at the end, carrying the same note.
@@ -362,6 +397,10 @@ def apply_file_changes(
     if os.path.lexists(os.path.join(root, JOURNAL_DIR)):
         # Never start on a tree that a crash or a failed rollback left half-done.
         recover_file_changes(root)
+    # One new file in an existing folder: one link makes it appear whole, no journal.
+    alone = len(plans) == 1 and file_create.applies_to(plans[0])
+    if alone and file_create.create_alone(plans[0], durable=durable):
+        return [plans[0].path]
     group = FileGroup.plan(root, plans, durable=durable)
     with SignalGuard() as guard:
         try:

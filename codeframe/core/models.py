@@ -14,14 +14,14 @@ _second: list[object] = [None, ""]  # the last whole second formatted, and its t
 def utc_now() -> str:
     """The current time as ISO-8601 UTC text, the form every table stores.
 
-    ``2025-11-08T14:30:45.123456Z``. Every event and row is stamped, so the date part is
-    formatted once per second and only the microseconds each time.
+    ``2025-11-08T14:30:45.123456Z``. Every event and row is stamped (13 times a task), so
+    the date part is formatted once per second and only the microseconds each time, taken
+    from integer nanoseconds (no float rounding).
     """
-    now = time.time()
-    second = int(now)
+    second, micro = divmod(time.time_ns() // 1000, 1_000_000)
     if _second[0] != second:
-        _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
-    return f"{_second[1]}.{int((now - second) * 1_000_000):06d}Z"
+        _second[0], _second[1] = second, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+    return f"{_second[1]}{micro:06d}Z"
 
 
 class TaskStatus(StrEnum):
@@ -156,6 +156,8 @@ def parse_depends_on(value: object) -> list[int]:
     if value is None:
         return []
     if isinstance(value, str):
+        if value == "[]":  # what the database stores for most tasks: no JSON parse
+            return []
         text = value.strip()
         if not text:
             return []

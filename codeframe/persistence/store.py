@@ -1,9 +1,11 @@
 """The connection plumbing every ``Database`` mixin builds on.
 
 Opening and migrating the file (after :mod:`~codeframe.persistence.opening` has decided it
-is ours to open), closing it, and the few helpers each query goes through (one transaction
-per write; foreign-key, lock and read-only errors translated into codeframe errors; one-row
-and all-row reads). The domain modules derive from :class:`Store`; ``Database`` combines them.
+is ours to open), closing it, and the few helpers each query goes through (one savepoint or
+transaction per write, committed with the rest of its loop iteration's writes inside an
+event loop — see :mod:`~codeframe.persistence.group_commit`; foreign-key, lock and read-only
+errors translated into codeframe errors; one-row and all-row reads). The domain modules
+derive from :class:`Store`; ``Database`` combines them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Self
 
 from codeframe.errors import (
     CodeframeError,
+    DatabaseCommitError,
     DatabaseReadOnlyError,
     DuplicateError,
     InvalidInputError,
@@ -25,6 +28,12 @@ from codeframe.errors import (
     SchemaError,
 )
 from codeframe.persistence.codec import _Encoder, _Ref
+from codeframe.persistence.group_commit import (
+    GroupCommit,
+    LedgerConnection,
+    commit_pending,
+    running_loop,
+)
 from codeframe.persistence.migrations import migrate
 from codeframe.persistence.opening import (
     check_writable,
@@ -51,6 +60,10 @@ BUSY_TIMEOUT_MS = 250
 #: with our pid that is not in here belongs to a run that crashed in this same kernel.
 _OPEN_RUNS: set[tuple[str, int]] = set()
 
+# codeframe's own reads: sqlite3's execute itself, so they never count as raw SQL (which
+# would commit the loop iteration's writes early).
+_execute = sqlite3.Connection.execute
+
 
 class Store:
     """Connection, schema check and transaction helpers; the query methods live in mixins.
@@ -68,6 +81,9 @@ class Store:
         memory = str(db_path) == ":memory:"
         self.db_path: str | Path = ":memory:" if memory else Path(db_path).expanduser()
         self.conn: sqlite3.Connection | None = None
+        # Set when the connection is ours (a LedgerConnection): writes made inside an event
+        # loop then share one commit per loop iteration.
+        self._group: GroupCommit | None = None
         self.schema_version = 0
         self._my_runs: set[int] = set()
         # Identifies the database in the process-wide registry of open runs.
@@ -81,10 +97,16 @@ class Store:
         except BaseException:
             self.close()
             raise
+        if isinstance(self.conn, LedgerConnection):
+            self._group = GroupCommit(self.conn, str(self.db_path), key=self._key)
 
     def _connect(self, target: str) -> sqlite3.Connection:
-        """Open the one connection this object uses; a subclass may open it differently."""
-        return sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000)
+        """Open the one connection this object uses; a subclass may open it differently.
+
+        Group commits need the :class:`LedgerConnection` this returns; any other connection
+        gets a commit per write.
+        """
+        return sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, factory=LedgerConnection)
 
     def _open_file(self, path: Path, adopt_empty: bool) -> None:
         where = str(path)
@@ -143,19 +165,59 @@ class Store:
         a file holding our tables without a version, or a version newer than ours.
         """
         conn = self._db()
+        self.flush()
         try:
             self.schema_version = migrate(conn, where=str(self.db_path), apply=run_migrations)
         except sqlite3.Error as exc:
             raise translate(exc, str(self.db_path)) from exc
 
     def close(self) -> None:
-        """Close the connection (a second call does nothing); runs left open are released."""
+        """Commit what is pending and close the connection (a second call does nothing);
+        runs left open are released.
+
+        The connection is closed even if that commit fails; the error is raised then, as a
+        ``DatabaseCommitError`` saying how many writes were not saved.
+        """
         for run_id in self._my_runs:
             _OPEN_RUNS.discard((self._key, run_id))
         self._my_runs.clear()
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        conn, group = self.conn, self._group
+        if conn is None:
+            return
+        error: BaseException | None = None
+        if group is not None:
+            pending = group.writes
+            try:
+                group.flush()
+            except Exception as exc:
+                error = exc
+                lost = group.discard() or pending
+                if not isinstance(exc, DatabaseCommitError):
+                    error = DatabaseCommitError(
+                        f"{self.db_path}: {lost} write(s) not saved when the database was "
+                        f"closed: the commit failed ({exc})"
+                    )
+                    error.__cause__ = exc
+        self.conn = None
+        sqlite3.Connection.close(conn)
+        if error is not None:
+            raise error
+
+    def flush(self) -> None:
+        """Commit now the writes this event-loop iteration made (they are otherwise committed
+        when the loop gets to its next iteration); nothing to do outside a loop.
+
+        Raises ``DatabaseBusyError`` (the writes stay pending and are retried) or
+        ``DatabaseCommitError`` (they were lost) if the commit fails.
+        """
+        if self._group is not None:
+            self._group.flush()
+
+    @property
+    def pending_writes(self) -> int:
+        """How many writes wait for their loop iteration's commit (0 outside a loop)."""
+        group = self._group
+        return group.writes if group is not None and group.pending else 0
 
     def __enter__(self) -> Self:
         return self
@@ -182,32 +244,67 @@ class Store:
 
     @contextmanager
     def _write(self, *refs: _Ref, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        """One transaction: commit at the end, roll back and translate errors on failure.
+        """One write: its statements run at once; a failure undoes it alone and is translated.
 
-        ``refs`` name the ids the statement references, so a foreign-key failure becomes
-        a ``NotFoundError`` that says which one is unknown.
+        Inside a running event loop the write is a savepoint of the loop iteration's group,
+        committed at the iteration's end; otherwise (and for ``immediate`` writes, which
+        take the write lock first and must be seen by other processes at once) it is its
+        own transaction, committed before this returns. ``refs`` name the ids the
+        statement references, so a foreign-key failure becomes a ``NotFoundError`` that
+        says which one is unknown.
         """
         conn = self._db()
+        group = self._group
+        if group is None:
+            commit_pending(self._key)  # another connection's open group would hold us off
+            with self._transaction(conn, refs, immediate):
+                yield conn
+            return
+        group.before_write()
+        loop = None if immediate else running_loop()
+        group.inside += 1
+        try:
+            if loop is None or not group.begin_write(loop):
+                group.flush()  # first, so a failure below cannot roll back pending writes
+                with self._transaction(conn, refs, immediate):
+                    yield conn
+                return
+            try:
+                yield conn
+                group.end_write()
+            except BaseException as exc:
+                group.undo_write()
+                translated = self._translated_write(exc, refs)
+                if translated is exc:
+                    raise
+                raise translated from exc
+        finally:
+            group.inside -= 1
+
+    @contextmanager
+    def _transaction(
+        self, conn: sqlite3.Connection, refs: tuple[_Ref, ...], immediate: bool
+    ) -> Iterator[None]:
+        """A write as its own transaction: commit at the end, roll back on failure."""
         try:
             if immediate and not conn.in_transaction:
                 conn.execute("BEGIN IMMEDIATE")
-            yield conn
+            yield
             conn.commit()
-        except sqlite3.IntegrityError as exc:
+        except BaseException as exc:
             conn.rollback()
-            translated = self._translate(exc, refs)
+            translated = self._translated_write(exc, refs)
             if translated is exc:
                 raise
             raise translated from exc
-        except sqlite3.OperationalError as exc:
-            conn.rollback()
-            translated = translate(exc, str(self.db_path))
-            if translated is exc:
-                raise
-            raise translated from exc
-        except BaseException:
-            conn.rollback()
-            raise
+
+    def _translated_write(self, exc: BaseException, refs: tuple[_Ref, ...]) -> BaseException:
+        """The codeframe error for a failed write's ``exc``; ``exc`` itself if none fits."""
+        if isinstance(exc, sqlite3.IntegrityError):
+            return self._translate(exc, refs)
+        if isinstance(exc, sqlite3.OperationalError):
+            return translate(exc, str(self.db_path))
+        return exc
 
     def _translate(self, exc: sqlite3.IntegrityError, refs: tuple[_Ref, ...]) -> Exception:
         message = str(exc)
@@ -225,7 +322,7 @@ class Store:
         return exc
 
     def _exists(self, table: str, ident: object) -> bool:
-        row = self._db().execute(f"SELECT 1 FROM {table} WHERE id = ?", (ident,)).fetchone()
+        row = _execute(self._db(), f"SELECT 1 FROM {table} WHERE id = ?", (ident,)).fetchone()
         return row is not None
 
     def _require(self, table: str, ident: object, what: str) -> None:
@@ -234,14 +331,14 @@ class Store:
 
     def _one(self, sql: str, params: Iterable[object]) -> sqlite3.Row | None:
         try:
-            row: sqlite3.Row | None = self._db().execute(sql, tuple(params)).fetchone()
+            row: sqlite3.Row | None = _execute(self._db(), sql, tuple(params)).fetchone()
         except sqlite3.OperationalError as exc:
             raise self._translated_read(exc) from exc
         return row
 
     def _all(self, sql: str, params: Iterable[object] = ()) -> list[sqlite3.Row]:
         try:
-            return self._db().execute(sql, tuple(params)).fetchall()
+            return _execute(self._db(), sql, tuple(params)).fetchall()
         except sqlite3.OperationalError as exc:
             raise self._translated_read(exc) from exc
 

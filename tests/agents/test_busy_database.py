@@ -24,6 +24,9 @@ class LockingRunner:
         self.released = asyncio.Event()
 
     async def run_tests(self, test_paths: object = None) -> TestResult:
+        # Another process takes the lock while the tests run, i.e. between two turns of the
+        # loop: within one, this process's own writes hold it until their group commit.
+        await asyncio.sleep(0)
         other = sqlite3.connect(self.db_path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # as another process writing would
 

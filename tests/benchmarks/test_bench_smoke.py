@@ -133,25 +133,41 @@ def test_profile_ranks_costs_per_task(smoke: dict[str, Any]) -> None:
     assert any("execute_task" in row["name"] for row in ours)
 
 
+def test_seed_claims_are_measured(smoke: dict[str, Any]) -> None:
+    for run_figures in smoke["agent_creation"]:
+        assert run_figures["agents"] == SMOKE.agents
+        for key in ("lead_agent_us", "create_agent_us", "acquire_us", "live_client_us"):
+            assert run_figures[key] > 0, key
+    for design in ("async", "thread"):
+        (figures,) = smoke["broadcast"][design]
+        # Every event of every sender reached the target, and was timed.
+        assert figures["samples"] == SMOKE.senders * SMOKE.per_sender
+        assert 0 < figures["median_us"] <= figures["p99_us"]
+        assert figures["load_1min"] >= 0
+
+
 def test_report_has_every_figure_and_how_to_reproduce(smoke: dict[str, Any]) -> None:
     facts = {"date": "2025-01-01 00:00 UTC", "CPU": "test CPU", "cores": "2"}
     text = render(smoke, facts)
     assert text.startswith("# Performance\n")
     assert "| " + " | ".join(MAIN_HEADER) + " |" in text
     rows = table_rows(smoke)
-    assert len(rows) == 10 + ("efficiency_tmpfs" in smoke)
+    assert len(rows) == 16 + ("efficiency_tmpfs" in smoke)
     for row in rows:
         assert "| " + " | ".join(row) + " |" in text
     assert [row[1] for row in rows if row[1]] == [
-        "≥ 0.90",
-        "≤ 1 ms",
+        "≥ 0.95",
+        "≤ 0.3 ms",
         "≤ 100 KB",
         "≤ 100 KB",
         "≤ 20 ms",
+        "< 100 ms",
+        "asyncio < threads",
     ]
     assert all(row[5] in ("met", "**missed**") for row in rows if row[1])
     assert "2025-01-01 00:00 UTC" in text and "CPU: test CPU" in text
-    assert "## Where a task's CPU goes" in text
+    assert "## Where a task's CPU goes" in text and "Self time by area" in text
+    assert "## Load during the runs" in text
     assert "`make bench`" in text
 
 
@@ -162,7 +178,11 @@ def _replay(smoke: dict[str, Any], calls: list[str]) -> run.Executor:
         calls.append(name)
         if name == "profile":
             return smoke["profile"]
+        if name == "agent_creation":
+            return smoke["agent_creation"][0]
         design, kind = name.split("_", 1)
+        if kind == "broadcast":
+            return smoke["broadcast"][design][0]
         if kind == "memory":
             return smoke["memory"][design]["heap" if params["trace"] else "rss"]
         section = "lag" if kind == "lag" else ("efficiency" if params["latency"] else "overhead")
@@ -182,7 +202,8 @@ def test_main_writes_the_report_where_asked(smoke: dict[str, Any], tmp_path: Pat
     runs = 2 + ("efficiency_tmpfs" in smoke)  # efficiency, overhead (, efficiency on tmpfs)
     assert Counter(calls) == {
         "async_run": runs, "thread_run": runs, "async_memory": 2, "thread_memory": 2,
-        "async_lag": 1, "thread_lag": 1, "profile": 1,
+        "async_lag": 1, "thread_lag": 1, "async_broadcast": 1, "thread_broadcast": 1,
+        "agent_creation": 1, "profile": 1,
     }  # fmt: skip
 
 
@@ -195,24 +216,16 @@ def test_smoke_without_out_leaves_the_real_report_alone(
     assert after == before
 
 
-@pytest.mark.parametrize(("slow", "profiled"), [(False, False), (True, True)])
-def test_profile_runs_only_when_the_efficiency_target_is_missed(
-    smoke: dict[str, Any], slow: bool, profiled: bool
+@pytest.mark.parametrize("skip", [False, True])
+def test_the_profile_runs_unless_told_not_to(
+    smoke: dict[str, Any], tmp_path: Path, skip: bool
 ) -> None:
-    plan = dataclasses.replace(SMOKE, profile=None)
-    ideal = 4 * plan.latency
     calls: list[str] = []
-    replay = _replay(smoke, calls)
-
-    def execute(name: str, params: dict[str, Any]) -> dict[str, Any]:
-        figures = dict(replay(name, params))
-        if name == "async_run" and params["latency"]:
-            figures["wall_s"] = ideal * (2.0 if slow else 1.01)
-        return figures
-
-    results = run.measure(plan, execute=execute)
-    assert ("profile" in results) is profiled
-    assert ("profile" in calls) is profiled
+    out = tmp_path / "performance.md"
+    argv = ["--smoke", "--out", str(out), *(["--no-profile"] if skip else [])]
+    assert run.main(argv, execute=_replay(smoke, calls)) == 0
+    assert ("profile" in calls) is not skip
+    assert ("## Where a task's CPU goes" in out.read_text(encoding="utf-8")) is not skip
 
 
 def test_scenario_cli_prints_figures_as_json(tmp_path: Path) -> None:
