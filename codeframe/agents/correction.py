@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 from codeframe.agents import prompts
 from codeframe.agents.context import files_in_play
 from codeframe.core.file_changes import normalise_path
-from codeframe.core.models import TestResult
-from codeframe.errors import FileChangeError, ResponseFormatError
+from codeframe.core.models import TestCase, TestResult
+from codeframe.errors import FileChangeError, InvalidInputError, ResponseFormatError
 from codeframe.persistence.retry import retry_when_busy
 from codeframe.redaction import clean_text
 from codeframe.ui.events import CorrectionAttemptUpdate
 
 if TYPE_CHECKING:
+    from codeframe.agents.seams import WorkerStore
     from codeframe.agents.worker_agent import WorkerAgent
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,30 @@ class RecordedRun:
 
     test_result_id: int
     result: TestResult
+
+
+def stored_run(db: WorkerStore, task: Mapping[str, Any], test_result_id: int) -> RecordedRun:
+    """A recorded run read back, for the seed's entry points called on their own."""
+    row = db.get_test_result(test_result_id)
+    if row is None or row["task_id"] != task["id"]:
+        raise InvalidInputError(
+            f"test result {test_result_id} does not belong to task {task['id']}"
+        )
+    cases = tuple(
+        TestCase(c["node_id"], c["outcome"], c.get("message") or "", c.get("duration") or 0.0)
+        for c in db.get_test_cases(test_result_id)
+    )
+    result = TestResult(
+        row["status"],
+        passed=row["passed"],
+        failed=row["failed"],
+        errors=row["errors"],
+        skipped=row["skipped"],
+        duration=row["duration"],
+        output=row.get("output") or "",
+        cases=cases,
+    )
+    return RecordedRun(test_result_id, result)
 
 
 def run_line(attempt: int, result: TestResult) -> str:
@@ -174,4 +199,5 @@ __all__ = [
     "correction_loop",
     "failure_summary",
     "run_line",
+    "stored_run",
 ]

@@ -3,9 +3,10 @@
 The three worker classes only choose a system prompt, the part of the tree they may write
 and which tests they run. The pipeline itself lives in :mod:`~codeframe.agents.execution`
 (one task, start to final status), the correction loop in :mod:`~codeframe.agents.correction`,
-context building in :mod:`~codeframe.agents.context`, and the Claude call in
-:mod:`codeframe.llm.call`. Status changes are :class:`~codeframe.agents.lifecycle.TaskLifecycle`
-transitions; every other step is announced through the worker's emitter.
+context building in :mod:`~codeframe.agents.context`, the Claude call in
+:mod:`codeframe.llm.call` and what it costs in :mod:`~codeframe.agents.metering`. Status
+changes are :class:`~codeframe.agents.lifecycle.TaskLifecycle` transitions; every other step
+is announced through the worker's emitter.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from codeframe.agents import prompts
-from codeframe.agents.budget import RunBudget, check_call
+from codeframe.agents.budget import RunBudget
 from codeframe.agents.context import task_context
 from codeframe.agents.correction import (
     RecordedRun,
     attempt_correction,
     correction_loop,
     run_line,
+    stored_run,
 )
 from codeframe.agents.execution import TaskExecution
 from codeframe.agents.lifecycle import TaskLifecycle
+from codeframe.agents.metering import check_budget, record_call
 from codeframe.agents.seams import SuiteRunner, WorkerStore, Workspace
 from codeframe.core.file_changes import WriteArea
 from codeframe.core.file_changes import apply_file_changes as apply_changes_to_tree
@@ -34,24 +37,18 @@ from codeframe.core.models import (
     ExecutionResult,
     GenerationResult,
     TaskStatus,
-    TestCase,
     TestResult,
 )
-from codeframe.errors import InvalidInputError, MissingAPIKeyError, RunnerUnavailableError
+from codeframe.errors import MissingAPIKeyError, RunnerUnavailableError
 from codeframe.indexing.codebase_index import CodebaseIndex
 from codeframe.llm import (
     DEFAULT_MAX_TOKENS,
-    TokenUsage,
     default_model,
-    reply_record,
-    token_usage,
 )
 from codeframe.llm.call import CallRecord, ChangeRequest, ask_for_changes
-from codeframe.llm.failures import describe_failure
 from codeframe.llm.live import live_client
-from codeframe.llm.messages import OFFLINE_MODEL, ClaudeClient, is_offline, reply_stop_reason
-from codeframe.llm.parsing import CHANGES_TOOL
-from codeframe.llm.pricing import PriceTable, estimate_input_tokens
+from codeframe.llm.messages import ClaudeClient
+from codeframe.llm.pricing import PriceTable
 from codeframe.persistence.retry import retry_when_busy
 from codeframe.redaction import clean_result, register_secret
 from codeframe.testing.test_runner import TestRunner
@@ -181,6 +178,11 @@ class WorkerAgent:
             self.codebase_index.build()
         return Workspace(self.project_root, self.test_runner, self.codebase_index)
 
+    @property
+    def execution(self) -> TaskExecution | None:
+        """The task execution under way, if any."""
+        return self._execution
+
     def current_execution(self, task: Mapping[str, Any]) -> TaskExecution:
         """The execution under way, or a fresh one for a step called on its own."""
         if self._execution is None or self._execution.task_id != task.get("id"):
@@ -240,76 +242,14 @@ class WorkerAgent:
         """Ask for changes once, inside the timeout; the call is recorded in the ledger."""
         request = ChangeRequest.of_prompt(self.model, self.max_tokens, self.system_prompt(), prompt)
         client = self._claude()
-        self._check_budget(request, client)
+        check_budget(self, request, client)
 
         def record(call: CallRecord) -> None:
             if task_id is not None:
-                self._record_call(task_id, attempt, call)
+                record_call(self, task_id, attempt, call)
 
         return await ask_for_changes(
             client, request, timeout=self.timeout, record=record, secrets=(self.api_key,)
-        )
-
-    def _pricing_model(self, client: object, reply: object = None) -> str:
-        """The model a call is priced as: simulated clients' calls as the free offline model."""
-        if is_offline(client):
-            return OFFLINE_MODEL
-        return str(getattr(reply, "model", None) or self.model)
-
-    def _check_budget(self, request: ChangeRequest, client: object) -> None:
-        """Refuse a call that could take the task or the run past its budget."""
-        execution = self._execution
-        task_limit = None if execution is None else execution.task_budget
-        run = self.budget
-        if task_limit is None and (run is None or run.limit is None):
-            return  # no budget: no estimate to make
-        model = self._pricing_model(client)
-        tokens = estimate_input_tokens(request.system, request.messages, [CHANGES_TOOL])
-        bound = self.prices.upper_bound(model, input_tokens=tokens, max_tokens=request.max_tokens)
-        if bound is None:
-            return  # a model without a price cannot be budgeted (its calls cost unknown)
-        spent = 0.0 if execution is None else execution.task_spent
-        check_call(estimate=bound, task_spent=spent, task_limit=task_limit, run=run)
-
-    def _cost(self, reply: object, usage: TokenUsage) -> float | None:
-        model = self._pricing_model(self.client, reply)
-        return self.prices.cost(
-            model,
-            input_tokens=usage.input or 0,
-            output_tokens=usage.output or 0,
-            cache_write_tokens=usage.cache_creation_input or 0,
-            cache_read_tokens=usage.cache_read_input or 0,
-        )
-
-    def _record_call(self, task_id: int, attempt: int, call: CallRecord) -> None:
-        reply = call.reply
-        usage = token_usage(reply) if reply is not None else TokenUsage()
-        cost = None if reply is None else self._cost(reply, usage)
-        if self._execution is not None:
-            self._execution.task_tokens += usage.total
-        if cost:
-            if self._execution is not None:
-                self._execution.task_spent += cost
-            if self.budget is not None:
-                self.budget.spent += cost
-        error = call.error
-        self.db.record_llm_call(
-            task_id=task_id,
-            agent_id=self.agent_id,
-            attempt=attempt,
-            model=self.model,
-            request={"system": call.request.system, "messages": call.request.messages},
-            reply_text=reply_record(reply) if reply is not None else None,
-            stop_reason=reply_stop_reason(reply) if reply is not None else None,
-            input_tokens=usage.input,
-            output_tokens=usage.output,
-            cache_write_tokens=usage.cache_creation_input,
-            cache_read_tokens=usage.cache_read_input,
-            cost_usd=cost,
-            latency_s=call.latency_s,
-            error=None if error is None else describe_failure(error, api_key=self.api_key).message,
-            count_tokens=True,
-            secrets=(self.api_key,),
         )
 
     # -- tests -----------------------------------------------------------------------
@@ -368,7 +308,9 @@ class WorkerAgent:
         ``failing`` is the run in memory; called on its own with only an id, the run is
         read once from the database.
         """
-        return await correction_loop(self, task, failing or self._stored_run(task, test_result_id))
+        return await correction_loop(
+            self, task, failing or stored_run(self.db, task, test_result_id)
+        )
 
     async def _attempt_self_correction(
         self,
@@ -384,31 +326,8 @@ class WorkerAgent:
         Returns ``{"error_analysis", "fix_description", "code_changes"}``. ``refused`` tells
         the model why its previous reply could not be used.
         """
-        run = failing or self._stored_run(task, test_result_id).result
+        run = failing or stored_run(self.db, task, test_result_id).result
         return await attempt_correction(self, task, run, attempt, refused=refused)
-
-    def _stored_run(self, task: Mapping[str, Any], test_result_id: int) -> RecordedRun:
-        """A recorded run read back, for the seed's entry points called on their own."""
-        row = self.db.get_test_result(test_result_id)
-        if row is None or row["task_id"] != task["id"]:
-            raise InvalidInputError(
-                f"test result {test_result_id} does not belong to task {task['id']}"
-            )
-        cases = tuple(
-            TestCase(c["node_id"], c["outcome"], c.get("message") or "", c.get("duration") or 0.0)
-            for c in self.db.get_test_cases(test_result_id)
-        )
-        result = TestResult(
-            row["status"],
-            passed=row["passed"],
-            failed=row["failed"],
-            errors=row["errors"],
-            skipped=row["skipped"],
-            duration=row["duration"],
-            output=row.get("output") or "",
-            cases=cases,
-        )
-        return RecordedRun(test_result_id, result)
 
     # -- the whole task --------------------------------------------------------------
 

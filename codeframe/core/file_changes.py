@@ -3,23 +3,30 @@
 The model decides which paths to write, so every path is treated as hostile until proven to
 be text the file system can name, to stay inside the project root (symlinks followed),
 outside ``.git/`` and codeframe's own folders, and inside the worker's allowed area. Only
-when the *whole* group passes is anything written; the writing itself (a journal, temp
-files and ``os.replace``) lives in :mod:`codeframe.core.file_journal`.
+when the *whole* group passes is anything written. The path rules live in
+:mod:`codeframe.core.change_paths`; the writing itself (a journal, temp files and
+``os.replace``) in :mod:`codeframe.core.file_journal`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import stat
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from codeframe.core import file_create
+from codeframe.core.change_paths import (
+    PATH_MAX,
+    STATE_DIR,
+    is_within,
+    normalise_path,
+    refuse_reserved,
+    resolve_below,
+)
 from codeframe.core.deferred_signals import SignalGuard
 from codeframe.core.file_journal import APPLIED_NOTE, JOURNAL_DIR, FileGroup
 from codeframe.core.file_recovery import RecoveryReport, recover_file_changes
@@ -34,19 +41,7 @@ from codeframe.errors import (
 logger = logging.getLogger(__name__)
 
 ACTIONS = frozenset({"create", "modify", "delete"})
-#: Where ``codeframe run`` keeps a project's database by default: a reply must never reach it.
-STATE_DIR = ".codeframe"
 DEFAULT_MAX_BYTES = 1_000_000
-
-# The smaller of the Linux and macOS limits, so a group valid here is valid on both.
-_NAME_MAX = 255
-_PATH_MAX = 1024
-
-# "C:", "C:\\x", "c:x" - a Windows drive makes a path absolute (or drive-relative) there.
-_DRIVE = re.compile(r"^[A-Za-z]:")
-# A lone surrogate is not text: it is how Python smuggles undecodable bytes through a str.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_FS_ENCODING = sys.getfilesystemencoding()
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +189,7 @@ def _validate_one(
                 f"{path!r}: content is {len(data):,} bytes, over the {max_bytes:,}-byte cap"
             )
 
-    rel = _normalise(path)
+    rel = normalise_path(path)
     if not area.contains(rel):
         raise UnsafePathError(f"{path!r} is outside the allowed area: {area.description}")
 
@@ -202,7 +197,7 @@ def _validate_one(
     # is ever written. (A link that leaves the root and comes back in lands inside; that is
     # allowed, since the write happens where it lands.)
     lexical = os.path.join(root, *rel.parts)
-    folder = _resolve_below(root, rel.parts[:-1])
+    folder = resolve_below(root, rel.parts[:-1])
     entry = os.path.join(folder, rel.name)
     try:
         entry_mode: int | None = os.lstat(entry).st_mode
@@ -212,7 +207,7 @@ def _validate_one(
         raise FileChangeError(f"{path!r} cannot be used: {exc.strerror}") from exc
     is_link = entry_mode is not None and stat.S_ISLNK(entry_mode)
     target = os.path.realpath(entry) if is_link else entry
-    if not (_within(folder, root) and _within(target, root)):
+    if not (is_within(folder, root) and is_within(target, root)):
         raise UnsafePathError(
             f"path traversal: {path!r} leads outside the project root through a symlink"
         )
@@ -222,13 +217,13 @@ def _validate_one(
         # Checked again on the resolved path: an in-tree link must not reach .git/ or leave
         # the area.
         resolved_rel = PurePosixPath(os.path.relpath(target, root))
-        _refuse_reserved(path, resolved_rel)
+        refuse_reserved(path, resolved_rel)
         if not area.contains(resolved_rel):
             raise UnsafePathError(
                 f"{path!r} leads (through a symlink) outside the allowed area: {area.description}"
             )
-    if len(os.fsencode(target)) > _PATH_MAX:
-        raise FileChangeError(f"{path!r}: the full path is longer than {_PATH_MAX} bytes")
+    if len(os.fsencode(target)) > PATH_MAX:
+        raise FileChangeError(f"{path!r}: the full path is longer than {PATH_MAX} bytes")
 
     # Not a link: the entry's own mode is the target's, no second look needed.
     _check_target(path, action, target, None if is_link else (entry_mode,))
@@ -238,92 +233,6 @@ def _validate_one(
     return PlannedChange(
         path=path, rel=rel, target=Path(target), action=action, data=data, entry=Path(entry)
     )
-
-
-def _resolve_below(root: str, parts: tuple[str, ...]) -> str:
-    """``os.path.realpath`` of ``root`` joined with ``parts``, for a ``root`` already resolved.
-
-    Only the components below the root are looked at, one ``lstat`` each, until one is a
-    link (then ``realpath`` resolves the whole path) or does not exist (the rest is
-    appended as written, as ``realpath`` does).
-    """
-    folder = root
-    for index, part in enumerate(parts):
-        folder = os.path.join(folder, part)
-        try:
-            mode = os.lstat(folder).st_mode
-        except OSError:
-            return os.path.join(folder, *parts[index + 1 :])
-        if stat.S_ISLNK(mode):
-            return os.path.realpath(os.path.join(root, *parts))
-    return folder
-
-
-def _within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def normalise_path(path: str) -> PurePosixPath:
-    """The clean project-relative POSIX path a change's ``path`` names (what gets written).
-
-    Raises :class:`~codeframe.errors.UnsafePathError` for absolute and escaping paths.
-    """
-    return _normalise(path)
-
-
-def _normalise(path: str) -> PurePosixPath:
-    """Turn a model's path into a clean root-relative POSIX path, or refuse it."""
-    if "\x00" in path:
-        raise UnsafePathError(f"{path!r} contains a NUL byte")
-    surrogate = _SURROGATE.search(path)
-    if surrogate:
-        raise UnsafePathError(
-            f"{path!r} cannot be encoded as a file name: it holds a lone surrogate "
-            f"(U+{ord(surrogate.group()):04X}), which is not text"
-        )
-    if path.startswith(("/", "\\")) or _DRIVE.match(path):
-        raise UnsafePathError(f"absolute path {path!r} is not allowed; paths are project-relative")
-    # Models trained on Windows paths write "src\\app.py"; a backslash is never what they mean
-    # as a file-name character, and reading it as a separator lets "..\\x" be caught below.
-    text = path.replace("\\", "/")
-    if text.endswith("/"):
-        raise FileChangeError(f"{path!r} names a folder, not a file")
-    parts: list[str] = []
-    for part in text.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not parts:
-                raise UnsafePathError(f"path traversal: {path!r} escapes the project root")
-            parts.pop()
-            continue
-        if not parts and part.startswith("~"):
-            raise UnsafePathError(f"absolute path {path!r} (home directory) is not allowed")
-        try:
-            # Strict, unlike os.fsencode: what we write must be a name we can store and show.
-            size = len(part.encode(_FS_ENCODING))
-        except UnicodeEncodeError as exc:
-            raise UnsafePathError(
-                f"{path!r} cannot be encoded as a file name ({_FS_ENCODING}: {exc.reason})"
-            ) from None
-        if size > _NAME_MAX:
-            raise FileChangeError(f"{path!r}: a name is longer than {_NAME_MAX} bytes")
-        parts.append(part)
-    if not parts:
-        raise FileChangeError(f"{path!r} names the project root itself, not a file")
-    rel = PurePosixPath(*parts)
-    _refuse_reserved(path, rel)
-    return rel
-
-
-def _refuse_reserved(path: str, rel: PurePosixPath) -> None:
-    # casefold: on macOS' case-insensitive file system ".GIT" is the same folder.
-    if any(part.casefold() == ".git" for part in rel.parts):
-        raise UnsafePathError(f"{path!r} is inside .git/, which agents never write")
-    if rel.parts and rel.parts[0].casefold() == JOURNAL_DIR:
-        raise UnsafePathError(f"{path!r} is inside {JOURNAL_DIR}/, codeframe's own journal folder")
-    if rel.parts and rel.parts[0].casefold() == STATE_DIR:
-        raise UnsafePathError(f"{path!r} is inside {STATE_DIR}/, which holds codeframe's database")
 
 
 def _check_target(

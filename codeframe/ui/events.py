@@ -349,21 +349,11 @@ class BlockerCreated(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
-        TaskStatusChanged,
-        AgentStatusChanged,
-        TestResultReported,
-        CommitCreated,
-        ActivityUpdate,
-        ProgressUpdate,
-        CorrectionAttemptUpdate,
-        AgentCreated,
-        AgentRetired,
-        TaskAssigned,
-        TaskBlocked,
-        TaskUnblocked,
-        BlockerCreated,
+        TaskStatusChanged, AgentStatusChanged, TestResultReported, CommitCreated, ActivityUpdate,
+        ProgressUpdate, CorrectionAttemptUpdate, AgentCreated, AgentRetired, TaskAssigned,
+        TaskBlocked, TaskUnblocked, BlockerCreated,
     )
-}
+}  # fmt: skip
 
 
 def event_from_message(message: Mapping[str, Any]) -> Event | None:

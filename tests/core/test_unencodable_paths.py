@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from codeframe.core import file_changes
+from codeframe.core import change_paths
 from codeframe.core.file_changes import apply_file_changes, normalise_path, validate_file_changes
 from codeframe.errors import UnsafePathError
 from tests.core.file_faults import build_world, snapshot
@@ -53,7 +53,7 @@ def test_names_the_file_system_encoding_when_that_is_the_limit(
     root = build_world(tmp_path)
     before = snapshot(tmp_path)
     # As under a Latin-1 locale: "日本" has no bytes there.
-    monkeypatch.setattr(file_changes, "_FS_ENCODING", "latin-1")
+    monkeypatch.setattr(change_paths, "_FS_ENCODING", "latin-1")
     with pytest.raises(UnsafePathError, match=r"cannot be encoded as a file name \(latin-1"):
         apply_file_changes(root, [FIRST, {"path": "日本.py", "action": "create", "content": ""}])
     assert snapshot(tmp_path) == before

@@ -20,7 +20,7 @@ from codeframe.core.models import (
     TestStatus,
     WorkerType,
 )
-from codeframe.persistence import Database, migrations
+from codeframe.persistence import Database, migration_sql, migrations
 from codeframe.persistence.migrations import AGENT_STATUSES, MIGRATIONS
 
 # sha256 of each released migration's statements, whitespace collapsed: a migration that
@@ -68,8 +68,9 @@ def test_a_released_migration_never_changes(version: int) -> None:
 
 
 def test_migration_sql_is_plain_text_not_built_from_python_values() -> None:
-    source = inspect.getsource(migrations)
-    assert not re.search(r"""\bf["']{1,3}\s*(CREATE|ALTER|DROP|INSERT|UPDATE)""", source)
+    for module in (migrations, migration_sql):
+        source = inspect.getsource(module)
+        assert not re.search(r"""\bf["']{1,3}\s*(CREATE|ALTER|DROP|INSERT|UPDATE)""", source)
     for migration in MIGRATIONS:
         assert all(isinstance(s, str) for s in migration.statements)
 
