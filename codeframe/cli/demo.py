@@ -100,6 +100,7 @@ def demo_command(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     with Database(result.db_path) as db:
         print_tables(db, result.project_id)
+        committed = bool(db.commit_rows(result.project_id))
     summary = result.summary
     print(
         f"\nDemo finished in {time.monotonic() - started:.1f} s: {summary['completed']} "
@@ -107,6 +108,8 @@ def demo_command(args: argparse.Namespace) -> int:
         f"{summary['cancelled']} cancelled."
     )
     print(f"Work folder: {result.workdir} (the project copy and {result.db_path.name}).")
+    if committed:
+        print(f"Each passing task is a commit: git -C {result.project_root} log --oneline")
     print(
         "In Python: codeframe.notebook.tasks_frame(codeframe.persistence.database.Database("
         f"{str(result.db_path)!r})) and the other frames.",

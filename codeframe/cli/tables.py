@@ -1,6 +1,6 @@
 """What the commands print about a project: the tasks table, its totals and its open blockers.
 
-``print_tables`` renders the four pandas frames (the demo's end-of-run view); the rest is
+``print_tables`` renders the five pandas frames (the demo's end-of-run view); the rest is
 plain text from the read models, so ``status`` and ``blockers`` answer without importing
 pandas.
 """
@@ -47,6 +47,12 @@ TABLES: tuple[tuple[str, str, tuple[str, ...], int], ...] = (
         ("blocker_id", "task_id", "severity", "reason"),
         160,
     ),
+    (
+        "Commits",
+        "commits_frame",
+        ("task_id", "task_title", "sha", "files", "insertions", "deletions"),
+        60,
+    ),
 )  # fmt: skip
 
 _TITLE_CHARS = 48
@@ -74,7 +80,8 @@ def _for_terminal(frame: Any, width: int) -> Any:
 
 
 def print_tables(db: Any, project_id: int, stream: TextIO | None = None) -> None:
-    """The four tables of a run, as pandas text, for a terminal."""
+    """The tables of a run (tasks, test results, corrections, blockers, commits), as pandas
+    text for a terminal."""
     from codeframe.notebook import frames
 
     out = stream or sys.stdout

@@ -21,7 +21,10 @@ from codeframe.llm import ScriptedClient
 from codeframe.persistence.database import Database
 from codeframe.ui import BroadcastRecorder
 
-HEADINGS = ("== Tasks ==", "== Test results ==", "== Correction attempts ==", "== Blockers ==")
+HEADINGS = (
+    "== Tasks ==", "== Test results ==", "== Correction attempts ==", "== Blockers ==",
+    "== Commits ==",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +264,10 @@ def test_python_m_codeframe_demo_runs_end_to_end(tmp_path):
     out = done.stdout
     for heading in HEADINGS:
         assert heading in out
-    assert out.index(HEADINGS[0]) < out.index(HEADINGS[3])
+    assert [out.index(heading) for heading in HEADINGS] == sorted(
+        out.index(heading) for heading in HEADINGS
+    )
     assert "6 completed, 3 blocked, 0 failed" in out
+    assert f"git -C {tmp_path / 'w' / 'project'} log --oneline" in out
     assert "self-correction attempt 2/3 made the tests pass" in out
     assert "progress 9/9" in out
