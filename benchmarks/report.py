@@ -251,6 +251,26 @@ def table_rows(results: Mapping[str, Any]) -> list[list[str]]:
         ),
     ]
     rows += _seed_claim_rows(results)
+    if "efficiency_worktree" in results:
+        runs = results["efficiency_worktree"]["async"]
+        shared = statistics.median(eff_a)
+        isolated = efficiencies(runs, ideal)
+        rows[3:3] = [
+            _one_design_row(
+                "↳ efficiency with worktree isolation (a git worktree, commit and merge per "
+                "task), same N, C, L",
+                f"within 0.05 of shared ({shared - 0.05:.2f})",
+                isolated,
+                _RATIO,
+                statistics.median(isolated) >= shared - 0.05,
+            ),
+            _one_design_row(
+                "↳ git's CPU per task (child processes), same runs",
+                "",
+                per_task(runs, "children_cpu_s"),
+                _MS,
+            ),
+        ]
     if "efficiency_tmpfs" in results:
         ram = results["efficiency_tmpfs"]
         label = f"↳ efficiency with project and database on tmpfs ({results['tmpfs_dir']})"
@@ -306,6 +326,12 @@ def _method(results: Mapping[str, Any]) -> str:
   repeated with the project and database there: the difference is what the disk costs
   (each task creates one file — an anonymous file linked into place — and its database
   writes share the commit of their event-loop iteration with every other task's).
+- **Worktree isolation**: the efficiency workload again, the project a git repository
+  with one commit and `LeadAgent(isolation="worktree")`: every task gets a worktree, its file
+  is committed there and merged into `main` (about ten git processes per task). Git's own
+  CPU is the run's child processes' (`RUSAGE_CHILDREN`) ÷ N; on a machine with few cores it
+  competes with the loop, which is why this row's efficiency sits far below the shared
+  tree's. `benchmarks/worktree_cost.py` breaks the per-task git cost into its parts.
 - **Overhead per task** = wall ÷ N with zero latency and tests off; CPU per task is
   `time.process_time()` (all threads) ÷ N over the same run.
 - **Memory per in-flight task**: N = C = {c_mem} tasks; the client holds every call at a
@@ -377,6 +403,7 @@ codeframe functions by cumulative time, µs per task:
 _LOAD_SECTIONS = (
     ("efficiency", "efficiency"),
     ("efficiency_tmpfs", "efficiency on tmpfs"),
+    ("efficiency_worktree", "efficiency with worktrees"),
     ("overhead", "overhead per task"),
     ("lag", "event-loop lag"),
     ("broadcast", "broadcast latency"),
@@ -398,7 +425,7 @@ def _load_section(results: Mapping[str, Any]) -> str:
         section = results.get(key)
         if not section:
             continue
-        runs = [*section["async"], *section["thread"]]
+        runs = [*section["async"], *section.get("thread", [])]
         loads = [run.get("load_1min") for run in runs]
         pressure = [run.get("io_pressure_pct") for run in runs]
         rows.append([label, span(loads), span(pressure)])

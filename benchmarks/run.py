@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -64,6 +65,8 @@ class Plan:
     tmp_dir: str | None = None
     # The efficiency runs again with the tree in RAM, to show what the disk costs a task.
     tmpfs_dir: str | None = "/dev/shm"
+    # ...and with each task in a git worktree of its own (a commit and a merge per task).
+    worktrees: bool = True
 
 
 # A seconds-long pass over every scenario, to check the machinery rather than the numbers.
@@ -119,6 +122,10 @@ def measure(plan: Plan, execute: Executor = in_subprocess) -> dict[str, Any]:
     if plan.tmpfs_dir and Path(plan.tmpfs_dir).is_dir():
         results["tmpfs_dir"] = plan.tmpfs_dir
         results["efficiency_tmpfs"] = paired("run", {**efficiency, "tmp_dir": plan.tmpfs_dir})
+    if plan.worktrees and shutil.which("git"):
+        results["efficiency_worktree"] = {
+            "async": [once("async_worktree_run", efficiency) for _ in range(plan.repeats)]
+        }
     results["overhead"] = paired(
         "run", {"n": plan.n_overhead, "c": plan.c_overhead, "latency": 0.0}
     )

@@ -4,9 +4,9 @@
 
 prints one JSON object of figures on stdout. ``benchmarks.run`` starts one such process per
 scenario and repetition, so peak RSS belongs to that scenario alone and no scenario warms
-another's caches. Scenario names: async_run, thread_run, async_memory, thread_memory,
-async_lag, thread_lag, async_broadcast, thread_broadcast, agent_creation, profile (see each
-function for its params).
+another's caches. Scenario names: async_run, async_worktree_run, thread_run, async_memory,
+thread_memory, async_lag, thread_lag, async_broadcast, thread_broadcast, agent_creation,
+profile (see each function for its params).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import asyncio
 import cProfile
 import json
 import os
+import resource
 import sys
 import time
 from collections import Counter
@@ -33,6 +34,7 @@ from benchmarks.thread_baseline import (
     run_threaded,
 )
 from benchmarks.workload import Workspace, note_reply, peak_rss, workspace
+from codeframe.agents.isolation import Isolation
 from codeframe.agents.lead_agent import LeadAgent
 from codeframe.llm import ScriptedClient
 from codeframe.testing.fixed_runner import FixedResultRunner
@@ -50,7 +52,13 @@ _PYTEST_TIMEOUT_S = 120.0
 
 
 async def run_codeframe(
-    ws: Workspace, concurrency: int, client: Any, runner: Any, recorder: BroadcastRecorder
+    ws: Workspace,
+    concurrency: int,
+    client: Any,
+    runner: Any,
+    recorder: BroadcastRecorder,
+    *,
+    isolation: Isolation = "shared",
 ) -> Figures:
     """codeframe's design: ``LeadAgent`` with ``max_agents = C`` on this event loop."""
     lead = LeadAgent(
@@ -61,12 +69,21 @@ async def run_codeframe(
         project_root=ws.root,
         max_agents=concurrency,
         test_runner=runner,
+        isolation=isolation,
     )
     wall, cpu = time.perf_counter(), time.process_time()
+    children = _children_cpu()
     summary = await lead.start_multi_agent_execution(
         max_retries=0, max_concurrent=concurrency, timeout=RUN_DEADLINE_S
     )
-    return _run_figures(ws, wall, cpu, summary["completed"], recorder)
+    figures = _run_figures(ws, wall, cpu, summary["completed"], recorder)
+    figures["children_cpu_s"] = _children_cpu() - children  # git, in worktree mode
+    return figures
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def run_seed(
@@ -114,6 +131,21 @@ def async_run(p: Params) -> Figures:
         return asyncio.run(
             run_codeframe(ws, p["c"], client, FixedResultRunner(), BroadcastRecorder())
         )
+
+
+def async_worktree_run(p: Params) -> Figures:
+    """:func:`async_run` with the project a git repository and each task in a worktree."""
+    with workspace(p["n"], p.get("tmp_dir"), git=True) as ws:
+        client = ScriptedClient(default=note_reply, latency=p["latency"])
+        figures = asyncio.run(
+            run_codeframe(
+                ws, p["c"], client, FixedResultRunner(), BroadcastRecorder(), isolation="worktree"
+            )
+        )
+        commits = figures["events"].get("commit_created", 0)
+        if commits != ws.n_tasks:
+            raise RuntimeError(f"{commits} commits, not {ws.n_tasks}")
+        return figures
 
 
 def thread_run(p: Params) -> Figures:
@@ -214,6 +246,7 @@ def profile(p: Params) -> Figures:
 
 SCENARIOS: dict[str, Callable[[Params], Figures]] = {
     "async_run": async_run,
+    "async_worktree_run": async_worktree_run,
     "thread_run": thread_run,
     "async_memory": async_memory,
     "thread_memory": thread_memory,

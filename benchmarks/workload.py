@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -51,9 +52,12 @@ def note_reply(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def workspace(
-    n_tasks: int, tmp_dir: str | None = None, *, real_tests: bool = False
+    n_tasks: int, tmp_dir: str | None = None, *, real_tests: bool = False, git: bool = False
 ) -> Iterator[Workspace]:
-    """A fresh project with ``n_tasks`` pending tasks; everything is deleted afterwards."""
+    """A fresh project with ``n_tasks`` pending tasks; everything is deleted afterwards.
+
+    ``git=True`` makes the project a git repository with one commit, for worktree isolation.
+    """
     with tempfile.TemporaryDirectory(prefix="codeframe-bench-", dir=tmp_dir) as name:
         folder = Path(name)
         root = folder / "project"
@@ -63,6 +67,8 @@ def workspace(
             (root / "calc.py").write_text(_CALC)
             (root / "tests" / "test_calc.py").write_text(_CALC_TEST)
             (root / "pytest.ini").write_text(_PYTEST_INI)
+        if git:
+            _make_repository(root)
         db = Database(folder / "bench.db")
         try:
             project_id = db.create_project("bench", workspace_path=str(root))
@@ -70,6 +76,17 @@ def workspace(
             yield Workspace(folder, root, db, project_id, n_tasks)
         finally:
             db.close()
+
+
+def _make_repository(root: Path) -> None:
+    (root / "README.md").write_text("A benchmark project.\n")
+    identity = {
+        f"GIT_{role}_{part}": value
+        for role in ("AUTHOR", "COMMITTER")
+        for part, value in (("NAME", "bench"), ("EMAIL", "bench@localhost"))
+    }
+    for args in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-q", "-m", "start")):
+        subprocess.run(["git", *args], cwd=root, env={**os.environ, **identity}, check=True)
 
 
 def ideal_wall(n_tasks: int, concurrency: int, latency: float) -> float:

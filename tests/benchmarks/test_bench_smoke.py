@@ -152,11 +152,13 @@ def test_report_has_every_figure_and_how_to_reproduce(smoke: dict[str, Any]) -> 
     assert text.startswith("# Performance\n")
     assert "| " + " | ".join(MAIN_HEADER) + " |" in text
     rows = table_rows(smoke)
-    assert len(rows) == 16 + ("efficiency_tmpfs" in smoke)
+    assert len(rows) == 16 + ("efficiency_tmpfs" in smoke) + 2 * ("efficiency_worktree" in smoke)
     for row in rows:
         assert "| " + " | ".join(row) + " |" in text
+    worktree = [row[1] for row in rows if row[0].startswith("↳ efficiency with worktree")]
     assert [row[1] for row in rows if row[1]] == [
         "≥ 0.95",
+        *worktree,
         "≤ 0.3 ms",
         "≤ 100 KB",
         "≤ 100 KB",
@@ -165,6 +167,9 @@ def test_report_has_every_figure_and_how_to_reproduce(smoke: dict[str, Any]) -> 
         "asyncio < threads",
     ]
     assert all(row[5] in ("met", "**missed**") for row in rows if row[1])
+    assert [w.startswith("within 0.05 of shared") for w in worktree] == (
+        [True] if "efficiency_worktree" in smoke else []
+    )
     assert "2025-01-01 00:00 UTC" in text and "CPU: test CPU" in text
     assert "## Where a task's CPU goes" in text and "Self time by area" in text
     assert "## Load during the runs" in text
@@ -180,6 +185,8 @@ def _replay(smoke: dict[str, Any], calls: list[str]) -> run.Executor:
             return smoke["profile"]
         if name == "agent_creation":
             return smoke["agent_creation"][0]
+        if name == "async_worktree_run":
+            return smoke["efficiency_worktree"]["async"][0]
         design, kind = name.split("_", 1)
         if kind == "broadcast":
             return smoke["broadcast"][design][0]
@@ -203,7 +210,7 @@ def test_main_writes_the_report_where_asked(smoke: dict[str, Any], tmp_path: Pat
     assert Counter(calls) == {
         "async_run": runs, "thread_run": runs, "async_memory": 2, "thread_memory": 2,
         "async_lag": 1, "thread_lag": 1, "async_broadcast": 1, "thread_broadcast": 1,
-        "agent_creation": 1, "profile": 1,
+        "agent_creation": 1, "profile": 1, "async_worktree_run": 1,
     }  # fmt: skip
 
 
