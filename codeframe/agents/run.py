@@ -114,7 +114,8 @@ class Run(RunBlocking, RunStopping):
 
         Returns the project's tasks as they stand once recovered.
         """
-        self.resolver.build_dependency_graph(self.store.get_project_tasks(self.project_id))
+        tasks = self.store.get_project_tasks(self.project_id)
+        self.resolver.build_dependency_graph(tasks)
         # A run killed in the middle of writing a task's changes left a journal: the tree is
         # put back as it was before that group, before anything else touches it.
         report = recover_file_changes(self.lead.project_root)
@@ -125,12 +126,12 @@ class Run(RunBlocking, RunStopping):
                 report.completed,
                 self.lead.project_root,
             )
-        self.store.recover_interrupted(self.project_id)
-        for row in self.store.get_project_tasks(self.project_id, status=TaskStatus.CANCELLED):
-            await self.lifecycle.requeue(
-                int(row["id"]), note="cancelled by a stopped run; pending again"
-            )
-        tasks = self.store.get_project_tasks(self.project_id)
+        recovered = self.store.recover_interrupted(self.project_id)
+        cancelled = [int(t["id"]) for t in tasks if t["status"] == TaskStatus.CANCELLED]
+        for task_id in cancelled:
+            await self.lifecycle.requeue(task_id, note="cancelled by a stopped run; pending again")
+        if recovered or cancelled:  # read once more only when recovery changed something
+            tasks = self.store.get_project_tasks(self.project_id)
         self.plan = {int(t["id"]): PlannedTask.of(t) for t in tasks}
         self.waiting = {int(t["id"]) for t in tasks if t["status"] == TaskStatus.PENDING}
         # Pending tasks a human unblocked (a resolved blocker): announced when they start.

@@ -10,7 +10,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from codeframe.core.models import TaskStatus
-from codeframe.persistence.task_status import count_statuses
 
 if TYPE_CHECKING:
     from codeframe.agents.agent_pool_manager import AgentPoolManager
@@ -90,7 +89,7 @@ class RunStopping:
             logger.warning("retiring agents took longer than %s s", CLEANUP_BOUND_S)
 
     def summary(self) -> dict[str, Any]:
-        counts = count_statuses(self.store.get_project_tasks(self.project_id))
+        counts = self.store.status_counts(self.project_id)
         return {
             "total_tasks": sum(counts.values()),
             "completed": counts[TaskStatus.COMPLETED],

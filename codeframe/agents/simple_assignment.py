@@ -72,8 +72,11 @@ class SimpleAgentAssigner:
         return f"{_text(task, 'title')} {_text(task, 'description')}".lower()
 
     def _matches(self, text: str, agent_type: str) -> list[str]:
+        # The substring test first: it is cheap, and most keywords are not in the text at all.
         return [
-            kw for kw in self.AGENT_KEYWORDS.get(agent_type, ()) if _whole_word(kw).search(text)
+            kw
+            for kw in self.AGENT_KEYWORDS.get(agent_type, ())
+            if kw in text and _whole_word(kw).search(text)
         ]
 
     def assign_agent_type(self, task: Any) -> str:

@@ -121,7 +121,9 @@ class CodebaseIndex:
         under it); a new file is added; a folder is rescanned. Paths outside the root, in
         skipped folders or not matching the build's patterns are ignored.
         """
-        root = self._root()
+        # The root as the last build resolved it: resolving costs a system call per folder
+        # of its path, and a worker updates the index after every change it writes.
+        root = self._resolved_root or self._root()
         touched: set[str] = set()
         dropped: list[Symbol] = []
         for path in paths:
@@ -250,7 +252,7 @@ class CodebaseIndex:
     # -- internals ------------------------------------------------------------------------
 
     def _root(self) -> Path:
-        # Resolved once per build/update: symlinked roots (macOS /var) compare correctly.
+        # Resolved once per build (updates reuse it): symlinked roots (macOS /var) compare.
         self._resolved_root = self.project_root.resolve()
         return self._resolved_root
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import functools
 import logging
 import sqlite3
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from codeframe.core.models import BlockerSeverity, BlockerType, TaskStatus, utc_now
 from codeframe.errors import IllegalTransitionError, InvalidInputError, NotFoundError
@@ -206,6 +205,16 @@ class TaskStatusMixin(Store):
         )
         return int(self.write_status(task_id, change).task["execution_count"])
 
+    def status_counts(self, project_id: int) -> dict[str, int]:
+        """How many of the project's tasks are in each status (every status, zeros included)."""
+        counts = {status.value: 0 for status in TaskStatus}
+        rows = self._all(
+            "SELECT status, COUNT(*) FROM tasks WHERE project_id = ? GROUP BY status",
+            (project_id,),
+        )
+        counts.update({str(status): int(count) for status, count in rows})
+        return counts
+
     def recover_interrupted(self, project_id: int) -> list[int]:
         """Return tasks left ``in_progress``/``assigned`` by a crash to ``pending``, with a note.
 
@@ -241,20 +250,11 @@ class TaskStatusMixin(Store):
         return [int(row[0]) for row in rows]
 
 
-def count_statuses(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """How many rows are in each task status (every status present, zeros included)."""
-    counts = {status.value: 0 for status in TaskStatus}
-    for row in rows:
-        counts[str(row["status"])] += 1
-    return counts
-
-
 __all__ = [
     "STATUS_FIELDS",
     "NewBlocker",
     "StatusWrite",
     "StatusWritten",
     "TaskStatusMixin",
-    "count_statuses",
     "set_status",
 ]
