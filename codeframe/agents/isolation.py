@@ -17,12 +17,11 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol
 
-from codeframe.agents.seams import Delivered, SuiteRunner, Workspace
+from codeframe.agents.seams import CommitStore, Delivered, SuiteRunner, Workspace
 from codeframe.core.file_changes import JOURNAL_DIR, STATE_DIR
 from codeframe.core.models import TaskStatus
 from codeframe.errors import GitError, InvalidInputError, WorkspaceUnavailableError
 from codeframe.indexing.codebase_index import CodebaseIndex
-from codeframe.persistence.codec import Row
 from codeframe.workspaces import (
     CommitInfo,
     Conflict,
@@ -38,26 +37,6 @@ logger = logging.getLogger(__name__)
 
 Isolation = Literal["auto", "worktree", "shared"]
 ISOLATIONS: tuple[str, ...] = ("auto", "worktree", "shared")
-
-
-class CommitStore(Protocol):
-    """What worktree isolation reads and writes in the store: the tasks' commits."""
-
-    def latest_commits(self, task_ids: Sequence[int]) -> dict[int, Row]: ...
-
-    def record_commit(
-        self,
-        task_id: int,
-        *,
-        sha: str,
-        branch: str,
-        message: str,
-        files: Sequence[str] = (),
-        insertions: int = 0,
-        deletions: int = 0,
-        merge_sha: str | None = None,
-        run_id: int | None = None,
-    ) -> int: ...
 
 
 class Workspaces(Protocol):

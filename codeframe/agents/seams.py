@@ -107,8 +107,29 @@ class WorkerStore(StatusStore, Protocol):
     ) -> int: ...
 
 
-class LeadStore(WorkerStore, Protocol):
-    """What the lead agent needs on top of a worker's store: runs, recovery, blockers."""
+class CommitStore(Protocol):
+    """What worktree isolation reads and writes in the store: the tasks' commits."""
+
+    def latest_commits(self, task_ids: Sequence[int]) -> dict[int, Row]: ...
+
+    def record_commit(
+        self,
+        task_id: int,
+        *,
+        sha: str,
+        branch: str,
+        message: str,
+        files: Sequence[str] = (),
+        insertions: int = 0,
+        deletions: int = 0,
+        merge_sha: str | None = None,
+        run_id: int | None = None,
+    ) -> int: ...
+
+
+class LeadStore(WorkerStore, CommitStore, Protocol):
+    """What the lead agent needs on top of a worker's store: runs, recovery, blockers,
+    commits."""
 
     def get_project(self, project_id: int) -> Row | None: ...
 
@@ -127,22 +148,6 @@ class LeadStore(WorkerStore, Protocol):
     def runs_claimed_here(self, project_id: int) -> list[int]: ...
 
     def ensure_no_live_run(self, project_id: int) -> None: ...
-
-    def latest_commits(self, task_ids: Sequence[int]) -> dict[int, Row]: ...
-
-    def record_commit(
-        self,
-        task_id: int,
-        *,
-        sha: str,
-        branch: str,
-        message: str,
-        files: Sequence[str] = (),
-        insertions: int = 0,
-        deletions: int = 0,
-        merge_sha: str | None = None,
-        run_id: int | None = None,
-    ) -> int: ...
 
     def active_task_ids(self, project_id: int) -> list[int]: ...
 

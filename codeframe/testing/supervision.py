@@ -154,6 +154,10 @@ class RunHandle:
         self._output_transport = output_transport
         self._process = process
 
+    def attach(self, transport: asyncio.SubprocessTransport, process: _Process) -> None:
+        """The supervisor process, once spawned: stopping the run may then signal it."""
+        self._process = (transport, process)
+
     @property
     def finished(self) -> bool:
         """Whether the supervisor has reported the end (or vanished)."""
@@ -217,7 +221,25 @@ class RunHandle:
             self._process[0].close()
 
 
-async def connect(
+async def open_run(tail: OutputTail) -> tuple[RunHandle, socket.socket, int]:
+    """A run's channel and output pipe, our ends attached to the running loop.
+
+    Returns the handle and the ends the run's supervisor gets: a socket and the pipe's write
+    end, which the caller hands over and then closes.
+    """
+    ours, theirs = socket.socketpair()
+    out_r, out_w = os.pipe()
+    try:
+        channel, output, output_transport = await _connect(ours, out_r, tail)
+    except BaseException:
+        for end in (ours, theirs):
+            end.close()
+        os.close(out_w)
+        raise
+    return RunHandle(channel, output, output_transport), theirs, out_w
+
+
+async def _connect(
     ours: socket.socket, out_r: int, tail: OutputTail
 ) -> tuple[_Channel, _Output, asyncio.BaseTransport]:
     """Attach the agent's end of a run's channel and output pipe to the running loop."""
@@ -258,19 +280,10 @@ async def start_cold(
     large); everything the children need is set up by the small supervisor instead.
     """
     loop = asyncio.get_running_loop()
-    ours, theirs = socket.socketpair()
-    out_r, out_w = os.pipe()
-    try:
-        channel, output, output_transport = await connect(ours, out_r, tail)
-    except BaseException:
-        for end in (ours, theirs):
-            end.close()
-        os.close(out_w)
-        raise
+    handle, theirs, out_w = await open_run(tail)
     argv = [
         sys.executable, "-I", "-S", str(REAPER_PATH), str(theirs.fileno()), "--", *command,
     ]  # fmt: skip
-    handle = RunHandle(channel, output, output_transport)
     try:
         async with spawn_lock():
             try:
@@ -289,7 +302,7 @@ async def start_cold(
                 # Only the supervisor holds these now: its end closes the channel and the pipe.
                 theirs.close()
                 os.close(out_w)
-            handle = RunHandle(channel, output, output_transport, (transport, process))
+            handle.attach(transport, process)
             await asyncio.sleep(0)  # let the loop serve others before the next spawn
     except BaseException:
         await handle.settle()
@@ -297,4 +310,4 @@ async def start_cold(
     return handle
 
 
-__all__ = ["SETTLE_TIMEOUT", "RunEnd", "RunHandle", "connect", "spawn_lock", "start_cold"]
+__all__ = ["SETTLE_TIMEOUT", "RunEnd", "RunHandle", "open_run", "spawn_lock", "start_cold"]

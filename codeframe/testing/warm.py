@@ -38,7 +38,7 @@ from typing import Any
 
 from codeframe.testing.child import ENTRY_PATH, FORKSERVER_PATH, REAPER_PATH
 from codeframe.testing.output import OutputTail
-from codeframe.testing.supervision import RunHandle, connect
+from codeframe.testing.supervision import RunHandle, open_run
 
 logger = logging.getLogger(__name__)
 
@@ -264,22 +264,13 @@ async def start_warm(
     helper: Helper, request: dict[str, Any], tail: OutputTail
 ) -> tuple[RunHandle | None, str]:
     """Hand a run to ``helper``: its handle once started, or None and why it went cold."""
-    ours, theirs = socket.socketpair()
-    out_r, out_w = os.pipe()
-    try:
-        channel, output, output_transport = await connect(ours, out_r, tail)
-    except BaseException:
-        for end in (ours, theirs):
-            end.close()
-        os.close(out_w)
-        raise
+    handle, theirs, out_w = await open_run(tail)
     try:
         sent = helper.send(request, [out_w, theirs.fileno()])
     finally:
         # Only the helper holds these now: its end closes the channel and the pipe.
         theirs.close()
         os.close(out_w)
-    handle = RunHandle(channel, output, output_transport)
     if not sent:
         await handle.settle()
         return None, "the helper is gone or not reading"
