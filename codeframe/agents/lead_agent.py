@@ -15,7 +15,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +253,11 @@ class LeadAgent:
                     await retry_when_busy(close)
                 except Exception as exc:  # the run's own outcome (or error) matters more
                     logger.error("could not close run %s:\n%s", run_id, redacted_traceback(exc))
+                except BaseException:
+                    # An interrupt (or a cancel) landed in the close itself: the run is over
+                    # either way, so its row is closed at once before the interrupt goes on.
+                    _close_now(close, run_id)
+                    raise
                 # gather, not a bare await: a cancel of this run landing here still propagates
                 await asyncio.gather(heartbeat, return_exceptions=True)
 
@@ -339,6 +344,13 @@ class LeadAgent:
                     self.db.heartbeat_run(run_id)
                 except Exception:  # e.g. "database is locked": the next beat tries again
                     logger.warning("run %s: heartbeat not written", run_id, exc_info=True)
+
+
+def _close_now(close: Callable[[], None], run_id: int) -> None:
+    try:
+        close()
+    except Exception as exc:
+        logger.error("could not close run %s:\n%s", run_id, redacted_traceback(exc))
 
 
 async def _bounded(step: Awaitable[None], what: str) -> None:

@@ -276,3 +276,26 @@ async def test_an_unreadable_depends_on_blocks_its_task_naming_the_value(db, pro
     [blocker] = db.get_blockers(project_id)
     assert "'after the first one'" in blocker["reason"]
     assert len(client.history) == 1  # the task with the bad value never ran
+
+
+async def test_an_interrupt_as_the_run_row_is_closed_still_closes_it(db, project_id, monkeypatch):
+    db.create_task(project_id, "Only task")
+    real_finish, interrupts = db.finish_run, []
+
+    def finish_run(run_id: int, summary: Any = None) -> None:
+        if not interrupts:  # Ctrl-C lands just as the close begins, before it writes
+            interrupts.append(run_id)
+            raise KeyboardInterrupt
+        real_finish(run_id, summary)
+
+    monkeypatch.setattr(db, "finish_run", finish_run)
+    lead = LeadAgent(
+        project_id, db, client=ScriptedClient(default=note_reply), test_runner=FixedResultRunner()
+    )
+    with pytest.raises(KeyboardInterrupt):
+        await lead.start_multi_agent_execution()
+
+    [run] = db.get_runs(project_id)
+    assert interrupts == [run["id"]] and run["ended_at"] is not None
+    assert run["summary"]["completed"] == 1
+    assert db.runs_claimed_here(project_id) == []  # the project is not left locked here
