@@ -19,6 +19,8 @@ from codeframe.errors import (
 # Primary result codes; the extended codes (e.g. SQLITE_BUSY_SNAPSHOT) keep them in the low byte.
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _BUSY_MESSAGES = ("database is locked", "database table is locked", "database schema is locked")
+# What sqlite3 says when a TEXT value's bytes are not UTF-8 (it has no result code for it).
+_NOT_UTF8 = "Could not decode to UTF-8"
 
 
 def _primary_code(exc: BaseException) -> int | None:
@@ -44,7 +46,7 @@ def is_read_only(exc: BaseException) -> bool:
     return _primary_code(exc) == sqlite3.SQLITE_READONLY
 
 
-def translate(exc: sqlite3.Error, where: str) -> Exception:
+def translate(exc: sqlite3.Error | UnicodeDecodeError, where: str) -> Exception:
     """The codeframe error for a SQLite error about the database at ``where``.
 
     Errors with no better name are returned unchanged, so callers can ``raise`` the result
@@ -52,6 +54,11 @@ def translate(exc: sqlite3.Error, where: str) -> Exception:
     """
     if isinstance(exc, CodeframeError):
         return exc
+    if isinstance(exc, UnicodeDecodeError) or str(exc).startswith(_NOT_UTF8):
+        return SchemaError(
+            f"{where} holds text that is not UTF-8 (a damaged file, or one another program "
+            f"wrote): {exc}"
+        )
     if is_busy(exc):
         return DatabaseBusyError(
             f"{where} is locked by another connection (waited out the busy timeout): {exc}; "

@@ -322,8 +322,7 @@ class Store:
         return exc
 
     def _exists(self, table: str, ident: object) -> bool:
-        row = _execute(self._db(), f"SELECT 1 FROM {table} WHERE id = ?", (ident,)).fetchone()
-        return row is not None
+        return self._one(f"SELECT 1 FROM {table} WHERE id = ?", (ident,)) is not None
 
     def _require(self, table: str, ident: object, what: str) -> None:
         if not self._exists(table, ident):
@@ -332,18 +331,19 @@ class Store:
     def _one(self, sql: str, params: Iterable[object]) -> sqlite3.Row | None:
         try:
             row: sqlite3.Row | None = _execute(self._db(), sql, tuple(params)).fetchone()
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise self._translated_read(exc) from exc
         return row
 
     def _all(self, sql: str, params: Iterable[object] = ()) -> list[sqlite3.Row]:
         try:
             return _execute(self._db(), sql, tuple(params)).fetchall()
-        except sqlite3.OperationalError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise self._translated_read(exc) from exc
 
-    def _translated_read(self, exc: sqlite3.OperationalError) -> Exception:
-        # A read inside no transaction needs no rollback; only the error needs a name.
+    def _translated_read(self, exc: sqlite3.DatabaseError | UnicodeDecodeError) -> Exception:
+        # A read inside no transaction needs no rollback; only the error needs a name. A
+        # file damaged after it opened shows it only here: a bad page, text not in UTF-8.
         return translate(exc, str(self.db_path))
 
     @staticmethod
