@@ -5,8 +5,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from codeframe.errors import CodeframeError, SchemaError
 from codeframe.persistence.database import Database
 
