@@ -181,7 +181,7 @@ async def run_agent(root: Path, tmp_path: Path, warm: bool) -> asyncio.subproces
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP", "SIGKILL"])
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP", "SIGINT", "SIGKILL"])
 async def test_a_test_that_kills_its_parent_cannot_kill_the_agent(
     tmp_path: Path, name: str, warm: bool
 ) -> None:

@@ -235,6 +235,10 @@ def _shim(supervisor: int, status_w: int, out_fd: int, start: Start) -> NoReturn
         os.setpgid(0, 0)
         die_with_parent(supervisor)
         reset_signals()
+        # Only a test signals pytest's parent; SIGINT must end us by the signal, as SIGTERM
+        # does, so the supervisor sees it was the test's doing (a KeyboardInterrupt here
+        # would end us with a plain exit code instead).
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         _plumb(out_fd)
         _keep_only(status_w)
         error_r, error_w = os.pipe()  # close-on-exec: empty and closed once exec succeeds
