@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -203,9 +204,8 @@ def open_and_read(path: Path) -> BaseException | None:
     return None
 
 
-def check_refused(folder: Path, name: str, made: str, error: BaseException | None) -> list[str]:
-    import re
-
+def check_refused(folder: Path, name: str, error: BaseException | None) -> list[str]:
+    """Whether opening the ``name`` kind of file ended as it must."""
     path = folder / "codeframe.db"
     problems = []
     must_refuse = name in REFUSALS
@@ -234,7 +234,7 @@ def test_a_bad_database_file_is_refused_clearly_and_left_unchanged(
         made = make(folder / "codeframe.db", rng)
         before = fingerprint(folder)
         error = open_and_read(folder / "codeframe.db")
-        problems = check_refused(folder, name, made, error)
+        problems = check_refused(folder, name, error)
         if fingerprint(folder) != before:
             problems.append("the folder changed")
         outcome = "opened" if error is None else type(error).__name__

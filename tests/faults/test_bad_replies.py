@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sqlite3
 import stat
 from collections.abc import Callable
@@ -120,9 +121,12 @@ def _with_path(path: str, action: str = "create") -> dict[str, Any]:
     return {"files": [change], "explanation": "unsafe"}
 
 
+#: Absolute paths a reply tries to write: checked not to exist after every case.
+ABSOLUTE = ("/etc/codeframe-pwned", "/tmp/codeframe-pwned")
+
 UNSAFE = [
-    ("/etc/codeframe-pwned", "create"),
-    ("/tmp/codeframe-pwned", "create"),
+    (ABSOLUTE[0], "create"),
+    (ABSOLUTE[1], "create"),
     ("../outside/pwned.txt", "create"),
     ("work/../../outside/pwned.txt", "create"),
     ("escape/pwned.txt", "create"),
@@ -345,13 +349,11 @@ def run_worker(project: Project, replies: list[Any]) -> tuple[Any, ScriptedClien
 
 def check_reply(base: Path, name: str, reply: Any, at_correction: bool) -> list[str]:
     """One bad reply, as the first answer or in every correction; what did not hold."""
-    import re
-
     project = make_project(base)
     before_outside = snapshot(base, skip=("project", "ledger.db"))
     try:
         replies = [FAILING, reply] if at_correction else [reply]
-        first_tree = None
+        written: dict[str, Any] = {}  # what the good first reply wrote, if there was one
         result, client = run_worker(project, replies)
         if isinstance(result, BaseException):
             return [f"execute_task raised {describe(result)}"]
@@ -371,17 +373,16 @@ def check_reply(base: Path, name: str, reply: Any, at_correction: bool) -> list[
             later = [json.dumps(call["messages"], default=str) for call in client.history[2:]]
             if not all("could not be used" in prompt for prompt in later):
                 problems.append("a correction prompt does not say why the last reply was refused")
-            first_tree = {"work/first.txt": ("file", f"{BUG}\n".encode())}
+            written = {"work/first.txt": ("file", f"{BUG}\n".encode())}
         else:
             error = str(result.get("error") or "")
             if not re.search(NAMED[name], error):
                 problems.append(f"the error does not name the problem: {error[:200]!r}")
-            if result.get("retryable") is not True and name != "content over the cap":
-                pass  # a refused reply may or may not be worth a retry; both are clear
         problems += ledger_problems(project.db, project.project_id, allowed={expected})
-        problems += tree_problems(project, first_tree or {})
+        problems += tree_problems(project, written)
         if snapshot(base, skip=("project", "ledger.db")) != before_outside:
             problems.append("something outside the project changed")
+        problems += [f"{path} was written" for path in ABSOLUTE if os.path.lexists(path)]
         if FAKE_KEY in stored_text(base / "ledger.db"):
             problems.append("the key is stored in the database")
         if any(FAKE_KEY in json.dumps(call, default=str) for call in client.history):
@@ -443,7 +444,7 @@ def check_api_error(base: Path, error: BaseException, at_correction: bool) -> li
         project.db.close()
 
 
-@pytest.mark.parametrize("seed", seeds(default=1, cost=1), ids=lambda s: f"seed{s}")
+@pytest.mark.parametrize("seed", seeds(default=1, cost=2), ids=lambda s: f"seed{s}")
 def test_every_bad_reply_ends_in_a_clear_outcome(seed: int, tally: Tally, tmp_path: Path) -> None:
     rng = rng_for("replies", seed)
     for index, (name, make) in enumerate(CORPUS.items()):
@@ -456,7 +457,7 @@ def test_every_bad_reply_ends_in_a_clear_outcome(seed: int, tally: Tally, tmp_pa
     tally.finish()
 
 
-@pytest.mark.parametrize("seed", seeds(default=1, cost=4), ids=lambda s: f"seed{s}")
+@pytest.mark.parametrize("seed", seeds(default=1, cost=6), ids=lambda s: f"seed{s}")
 def test_every_sdk_error_class_fails_the_task_clearly(
     seed: int, tally: Tally, tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ import sqlite3
 import sys
 import textwrap
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from random import Random
 from typing import Any
@@ -47,6 +48,7 @@ from tests.faults.harness import (
 )
 from tests.faults.injection import CountingTarget, Injector
 from tests.faults.invariants import ledger_problems
+from tests.faults.known import FaultStillPresent, assert_fixed, by_name
 from tests.faults.zygote import Zygote
 
 CATEGORY = "misbehaving tests"
@@ -70,22 +72,32 @@ def note(pid):
 """
 
 
-def spins(rng: Random) -> tuple[str, set[str]]:
-    return "def test_spins():\n    note(os.getpid())\n    while True:\n        pass\n", {"timeout"}
+@dataclass(frozen=True)
+class Misbehaviour:
+    """A test's body, the statuses its run may end in, and which variant it is."""
+
+    body: str
+    expected: set[str]
+    detail: str = ""
 
 
-def exits(rng: Random) -> tuple[str, set[str]]:
+def spins(rng: Random) -> Misbehaviour:
+    body = "def test_spins():\n    note(os.getpid())\n    while True:\n        pass\n"
+    return Misbehaviour(body, {"timeout"})
+
+
+def exits(rng: Random) -> Misbehaviour:
     code = rng.choice([0, 1, 3, 77])
-    return f"def test_exits():\n    os._exit({code})\n", {"error"}
+    return Misbehaviour(f"def test_exits():\n    os._exit({code})\n", {"error"}, f"code {code}")
 
 
-def segfaults(rng: Random) -> tuple[str, set[str]]:
+def segfaults(rng: Random) -> Misbehaviour:
     how = rng.choice(["ctypes.string_at(0)", "os.kill(os.getpid(), signal.SIGSEGV)"])
-    return f"import ctypes\n\n\ndef test_crashes():\n    {how}\n", {"error"}
+    return Misbehaviour(f"import ctypes\n\n\ndef test_crashes():\n    {how}\n", {"error"}, how)
 
 
-def daemon(rng: Random) -> tuple[str, set[str]]:
-    return (
+def daemon(rng: Random) -> Misbehaviour:
+    return Misbehaviour(
         textwrap.dedent("""\
         def test_starts_a_daemon():
             if os.fork() == 0:
@@ -103,8 +115,8 @@ def daemon(rng: Random) -> tuple[str, set[str]]:
     )
 
 
-def new_session(rng: Random) -> tuple[str, set[str]]:
-    return (
+def new_session(rng: Random) -> Misbehaviour:
+    return Misbehaviour(
         textwrap.dedent("""\
         def test_leaves_a_child_in_its_own_session():
             child = subprocess.Popen(["sleep", "60"], start_new_session=True)
@@ -114,18 +126,21 @@ def new_session(rng: Random) -> tuple[str, set[str]]:
     )
 
 
-def kills_its_parent(rng: Random) -> tuple[str, set[str]]:
+def kills_its_parent(rng: Random) -> Misbehaviour:
     sig = rng.choice(["SIGTERM", "SIGHUP", "SIGKILL", "SIGINT"])
+    return Misbehaviour(kills_parent_body(sig), {"error", "failed"}, sig)
+
+
+def kills_parent_body(sig: str) -> str:
     return (
         f"def test_kills_its_parent():\n    os.kill(os.getppid(), signal.{sig})\n"
-        "    time.sleep(2)\n",
-        {"error", "failed"},
+        "    time.sleep(2)\n"
     )
 
 
-def huge_output(rng: Random) -> tuple[str, set[str]]:
+def huge_output(rng: Random) -> Misbehaviour:
     megabytes = rng.choice([5, 20, 50])
-    return (
+    return Misbehaviour(
         textwrap.dedent(f"""\
         def test_shouts():
             chunk = "x" * 1_000_000
@@ -134,13 +149,14 @@ def huge_output(rng: Random) -> tuple[str, set[str]]:
             assert False, "and fails"
         """),
         {"failed"},
+        f"{megabytes} MB",
     )
 
 
-def fork_bomb(rng: Random) -> tuple[str, set[str]]:
+def fork_bomb(rng: Random) -> Misbehaviour:
     count = rng.randint(10, 40)
     depth = rng.randint(1, 2)
-    return (
+    return Misbehaviour(
         textwrap.dedent(f"""\
         def spawn(depth):
             for _ in range({count} if depth == 1 else 2):
@@ -159,13 +175,14 @@ def fork_bomb(rng: Random) -> tuple[str, set[str]]:
             spawn(1)
         """),
         {"passed"},
+        f"{count} forks, depth {depth}",
     )
 
 
-def reads_environments(rng: Random) -> tuple[str, set[str]]:
+def reads_environments(rng: Random) -> Misbehaviour:
     # It reads up to the agent (a fork of the zygote, so named like it) and no further:
     # what lies above the agent is this suite, whose environment is not the test's business.
-    return (
+    return Misbehaviour(
         textwrap.dedent("""\
         def test_reads_its_ancestors_environments():
             with open(os.path.join(PIDS, "..", "pytest-environ.json"), "w") as out:
@@ -187,8 +204,8 @@ def reads_environments(rng: Random) -> tuple[str, set[str]]:
     )
 
 
-#: Makes a test's body (from a seeded rng) and says which statuses its run may end in.
-Kind = Callable[[Random], tuple[str, set[str]]]
+#: Makes a misbehaving test from a seeded rng.
+Kind = Callable[[Random], Misbehaviour]
 
 KINDS: dict[str, Kind] = {
     "a test that never ends": spins,
@@ -282,8 +299,8 @@ def run_problems(db_path: Path, project_id: int, expected: set[str]) -> list[str
         return problems
 
 
-async def one_kind(zygote: Zygote, base: Path, make: Kind, rng: Random) -> list[str]:
-    """One misbehaving test, run by a forked agent; what did not hold."""
+async def one_kind(zygote: Zygote, base: Path, make: Kind, rng: Random) -> tuple[str, list[str]]:
+    """One misbehaving test, run by a forked agent: its variant, and what did not hold."""
     root = base / "project"
     (root / "tests").mkdir(parents=True)
     (root / "pytest.ini").write_text("[pytest]\n")
@@ -294,8 +311,9 @@ async def one_kind(zygote: Zygote, base: Path, make: Kind, rng: Random) -> list[
     with Database(db_path) as db:
         project_id = db.create_project("misbehaving", workspace_path=str(root))
         db.create_task(project_id, "Misbehave")
-    body, expected = make(rng)
-    test = PREAMBLE.format(pids=str(pids)) + "\n\n" + body
+    misbehaviour = make(rng)
+    expected = misbehaviour.expected
+    test = PREAMBLE.format(pids=str(pids)) + "\n\n" + misbehaviour.body
     request = {
         "call": "tests.faults.test_misbehaving_tests:agent_run",
         "db": str(db_path),
@@ -325,7 +343,8 @@ async def one_kind(zygote: Zygote, base: Path, make: Kind, rng: Random) -> list[
             problems.append("something still writes into the project")
     if problems:
         kill_leftovers(base)
-    return problems
+    variant = ", ".join(filter(None, [misbehaviour.detail, "warm" if request["warm"] else "cold"]))
+    return variant, problems
 
 
 @pytest.mark.parametrize("seed", seeds(default=1, cost=20), ids=lambda s: f"seed{s}")
@@ -339,7 +358,34 @@ async def test_a_misbehaving_test_is_a_clear_outcome_and_leaves_nothing_running(
         for index, (name, make) in enumerate(KINDS.items()):
             base = tmp_path / str(index)
             base.mkdir()
-            tally.record(name, await one_kind(zygote, base, make, rng))
+            variant, problems = await one_kind(zygote, base, make, rng)
+            tally.record(f"{name} ({variant})", problems)
     finally:
         await zygote.close()
     tally.finish()
+
+
+@pytest.mark.xfail(
+    strict=True, raises=FaultStillPresent, reason=by_name("SIGINT to pytest's parent").reason
+)
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+async def test_a_test_that_interrupts_its_parent_is_the_tests_doing(
+    tmp_path: Path, warm: bool
+) -> None:
+    """As a test that sends its parent SIGTERM, SIGHUP or SIGKILL is: the run is an
+    ``error`` the model can correct, not a runner failure that ends the task."""
+    root = tmp_path / "project"
+    (root / "tests").mkdir(parents=True)
+    (root / "pytest.ini").write_text("[pytest]\n")
+    preamble = PREAMBLE.format(pids=str(tmp_path))
+    (root / "tests" / "test_bad.py").write_text(preamble + "\n\n" + kills_parent_body("SIGINT"))
+    runner = TestRunner(root, timeout=30, plugin_autoload=False, warm=warm)
+    try:
+        result = await runner.run_tests()
+        if warm:  # the first run of a key is cold while its helper warms up
+            result = await runner.run_tests()
+    finally:
+        await runner.aclose()
+    assert result.status in ("error", "failed"), result
+    problems = [] if result.runner_error is None else [f"a runner error: {result.runner_error}"]
+    assert_fixed(problems)
