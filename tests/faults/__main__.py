@@ -202,9 +202,9 @@ def render(rows: Mapping[str, Row], meta: Mapping[str, Any]) -> str:
         f"- `make faults` runs `python -m tests.faults` (here `--trials {meta['trials']}`): "
         f"`{TRIALS_VAR}=N` gives each test `N // cost` seeds, `{SEED_VAR}=S` shifts every "
         "seed, and this page is rewritten from the run's report.",
-        f"- To reproduce a failure: `{SEED_VAR}=<seed> .venv/bin/python -m pytest "
-        "'<test id without [seedN]>'` runs exactly that seed (each test runs one seed, "
-        "starting at the shift, by default).",
+        f"- To reproduce a failure: `{TRIALS_VAR}={meta['trials']} {SEED_VAR}=<seed> "
+        ".venv/bin/python -m pytest '<test>[seed<seed>]'` runs that seed as this run did "
+        "(where real pytest runs, the number of steps a run takes can vary with timing).",
         "",
     ]
     return "\n".join(out)
