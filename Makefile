@@ -34,7 +34,7 @@ test: lint
 bench: $(STAMP)
 	env -u ANTHROPIC_API_KEY $(BIN)/python -m benchmarks.run
 
-# The long fault-injection run (thousands of seeded cases, about a quarter of an hour on two
+# The long fault-injection run (thousands of seeded cases; 12–16 min on two shared
 # cores); rewrites docs/reliability.md. More or other cases: make faults FAULTS_ARGS="--trials 300 --seed 7".
 faults: $(STAMP)
 	env -u ANTHROPIC_API_KEY $(BIN)/python -m tests.faults $(FAULTS_ARGS)
