@@ -130,7 +130,7 @@ async def test_a_run_killed_at_any_moment_is_recovered_by_the_next(
         kinds = ended["kinds"]
         if not kinds:
             return tally.finish()
-        for case in range(1, 1 + (6 if long_run() else 3)):
+        for case in range(1, 1 + (6 if long_run() else 2)):
             writes = [n for n, kind in enumerate(kinds, 1) if kind in BEFORE_A_WRITE]
             if writes and rng.random() < 0.5:
                 kill_at, delay = rng.choice(writes), rng.uniform(0.0, 0.15)
