@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench lab clean
+.PHONY: install demo test lint bench faults lab clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: lint
 
 bench: $(STAMP)
 	env -u ANTHROPIC_API_KEY $(BIN)/python -m benchmarks.run
+
+# The long fault-injection run (thousands of seeded cases; 12–16 min on two shared
+# cores); rewrites docs/reliability.md. More or other cases: make faults FAULTS_ARGS="--trials 300 --seed 7".
+faults: $(STAMP)
+	env -u ANTHROPIC_API_KEY $(BIN)/python -m tests.faults $(FAULTS_ARGS)
 
 # JupyterLab on the notebooks; an extra, since the demo and the tests do not need it.
 # More options through LAB_ARGS, e.g. make lab LAB_ARGS="--no-browser --port 8890".
