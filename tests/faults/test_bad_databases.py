@@ -34,7 +34,7 @@ from codeframe.llm import ScriptedClient
 from codeframe.persistence.database import Database
 from tests.faults.harness import Tally, describe, env_without_keys, rng_for, seeds
 from tests.faults.invariants import ledger_problems
-from tests.faults.known import FaultStillPresent, assert_fixed, by_name
+from tests.faults.known import assert_fixed
 from tests.faults.scenario import TreeRunner
 
 CATEGORY = "bad database files"
@@ -352,11 +352,6 @@ async def test_a_database_locked_by_another_process_for_a_while_is_waited_out(
     tally.finish()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=FaultStillPresent,
-    reason=by_name("raw errors from a damaged database").reason,
-)
 @pytest.mark.parametrize("damage", ["text that is not UTF-8", "each page damaged in turn"])
 def test_a_damaged_database_never_raises_raw_errors(tmp_path: Path, damage: str) -> None:
     path = tmp_path / "good.db"

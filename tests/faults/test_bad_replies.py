@@ -41,7 +41,7 @@ from codeframe.llm import (
 from codeframe.persistence.database import Database
 from tests.faults.harness import FAKE_KEY, Tally, describe, rng_for, seeds
 from tests.faults.invariants import ledger_problems
-from tests.faults.known import FaultStillPresent, assert_fixed, by_name
+from tests.faults.known import assert_fixed
 from tests.faults.scenario import BUG, TreeRunner
 
 CATEGORY = "bad replies and API errors"
@@ -476,11 +476,6 @@ def test_every_sdk_error_class_fails_the_task_clearly(
     tally.finish()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=FaultStillPresent,
-    reason=by_name("key in a refused correction reply").reason,
-)
 def test_a_refused_correction_reply_never_keeps_the_key(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     try:

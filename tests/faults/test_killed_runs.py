@@ -35,7 +35,7 @@ from tests.faults.harness import (
     seeds,
 )
 from tests.faults.invariants import ACTIVE, ledger_problems
-from tests.faults.known import FaultStillPresent, assert_fixed, by_name
+from tests.faults.known import assert_fixed
 from tests.faults.scenario import PlannedTask, Replies, Scenario
 from tests.faults.zygote import Zygote
 
@@ -184,9 +184,6 @@ async def one_case(
     return ended, problems
 
 
-@pytest.mark.xfail(
-    strict=True, raises=FaultStillPresent, reason=by_name("interrupt or kill loses a retry").reason
-)
 async def test_a_kill_after_a_retryable_failure_is_written(tmp_path: Path) -> None:
     task = PlannedTask(1, "test", (), bad_attempts=0, flaky=True)
     scenario = Scenario(

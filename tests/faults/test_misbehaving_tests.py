@@ -48,7 +48,7 @@ from tests.faults.harness import (
 )
 from tests.faults.injection import CountingTarget, Injector
 from tests.faults.invariants import ledger_problems
-from tests.faults.known import FaultStillPresent, assert_fixed, by_name
+from tests.faults.known import assert_fixed
 from tests.faults.zygote import Zygote
 
 CATEGORY = "misbehaving tests"
@@ -365,9 +365,6 @@ async def test_a_misbehaving_test_is_a_clear_outcome_and_leaves_nothing_running(
     tally.finish()
 
 
-@pytest.mark.xfail(
-    strict=True, raises=FaultStillPresent, reason=by_name("SIGINT to pytest's parent").reason
-)
 @pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
 async def test_a_test_that_interrupts_its_parent_is_the_tests_doing(
     tmp_path: Path, warm: bool

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.faults import __main__ as driver
+from tests.faults import known
 from tests.faults.__main__ import CATEGORIES, render, tally_rows
 from tests.faults.harness import Tally
-from tests.faults.known import KNOWN_FAULTS
+from tests.faults.known import KnownFault
+
+#: A fault as the suite would list one, for the page's known-faults part.
+SAMPLE = KnownFault(
+    name="key in a refused correction reply",
+    reason="a refused correction reply that quotes the key is stored unredacted",
+    case=re.compile(r"^the key in prose"),
+    problem=re.compile(r"^the key is stored"),
+    test="tests/faults/test_x.py::test_key",
+)
+
+
+@pytest.fixture(autouse=True)
+def one_known_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    for module in (known, driver):
+        monkeypatch.setattr(module, "KNOWN_FAULTS", (SAMPLE,))
+
 
 META: dict[str, Any] = {
     "command": "python -m tests.faults --trials 3",
@@ -31,7 +50,7 @@ def line(category: str, seed: int, tried: int, failed: int, known: int) -> dict[
         "seed": seed,
         "tried": tried,
         "held": tried - failed - known,
-        "known": [{"case": "c", "fault": KNOWN_FAULTS[0].name}] * known,
+        "known": [{"case": "c", "fault": SAMPLE.name}] * known,
         "notes": {"kills that left a group half written": 1},
         "seconds": 30.0,
         "failed": [{"case": f"case {n}", "problems": ["it | broke"]} for n in range(failed)],
@@ -44,7 +63,7 @@ def test_rows_sum_each_category_and_keep_every_failure_with_its_seed() -> None:
         [line(first, 0, 10, 1, 2), line(first, 1, 5, 0, 1), line("bad database files", 4, 7, 0, 0)]
     )
     assert (rows[first].tried, rows[first].held, rows[first].tests) == (15, 11, 2)
-    assert rows[first].known[KNOWN_FAULTS[0].name] == 3
+    assert rows[first].known[SAMPLE.name] == 3
     assert [(f["seed"], f["case"]) for f in rows[first].failures] == [(0, "case 0")]
     assert rows[first].notes["kills that left a group half written"] == 2
     assert rows[first].seconds == 60.0
@@ -58,8 +77,13 @@ def test_the_page_shows_every_category_totals_failures_and_known_faults() -> Non
     assert "| **all** | **10** | **7** | **1** | **2** |" in page
     assert "| `tests/faults/test_x.py::test_y` | 3 | case 0 | it \\| broke |" in page
     assert META["command"] in page and META["date"] in page and "0.10 / 0.20 / 0.30" in page
-    for fault in KNOWN_FAULTS:
-        assert fault.reason in page
+    assert SAMPLE.reason in page
+
+
+def test_the_page_says_when_no_known_fault_is_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(driver, "KNOWN_FAULTS", ())
+    page = render(tally_rows([line("cancels and interrupts", 3, 10, 0, 0)]), META)
+    assert "No known fault is open" in page
 
 
 def test_a_tally_writes_its_line_and_fails_on_a_case_that_did_not_hold(
