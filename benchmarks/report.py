@@ -442,8 +442,8 @@ def _load_section(results: Mapping[str, Any]) -> str:
     return "## Load during the runs\n\n" + markdown_table(header, rows)
 
 
-def render(results: Mapping[str, Any], facts: Mapping[str, str]) -> str:
-    """The whole ``docs/performance.md``."""
+def render(results: Mapping[str, Any], facts: Mapping[str, str], *, history: str = "") -> str:
+    """The whole ``docs/performance.md``; ``history`` (markdown) follows the main table."""
     machine = " · ".join(f"{name}: {value}" for name, value in facts.items() if name != "date")
     parts = [
         "# Performance",
@@ -452,6 +452,10 @@ def render(results: Mapping[str, Any], facts: Mapping[str, str]) -> str:
         "load, so regenerate them rather than compare across machines.",
         f"**Machine** — {machine}",
         markdown_table(MAIN_HEADER, table_rows(results)),
+    ]
+    if history.strip():
+        parts.append(history.strip())
+    parts += [
         _method(results),
     ]
     parts.append(_load_section(results))

@@ -36,6 +36,8 @@ logger = logging.getLogger("benchmarks.run")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "docs" / "performance.md"
+#: Before-and-after figures kept by hand (a round's changes); each report includes them.
+HISTORY = REPO_ROOT / "docs" / "performance-history.md"
 SCENARIO_TIMEOUT_S = 300.0
 
 Executor = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -209,6 +211,14 @@ def machine_facts(tmp_dir: str | None) -> dict[str, str]:
     }
 
 
+def _history() -> str:
+    """The hand-kept before-and-after figures, carried into every regenerated report."""
+    try:
+        return HISTORY.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+
+
 def main(argv: list[str] | None = None, *, execute: Executor = in_subprocess) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, help="runs per timed scenario (default 3)")
@@ -232,7 +242,7 @@ def main(argv: list[str] | None = None, *, execute: Executor = in_subprocess) ->
     results = measure(plan, execute)
     facts["load average (1 min)"] = f"{load_before} at start, {_load()} at end"
     facts["bench took"] = f"{time.monotonic() - started:.0f} s"
-    text = render(results, facts)
+    text = render(results, facts, history=_history())
     sys.stdout.write(markdown_table(MAIN_HEADER, table_rows(results)) + "\n")
     out = args.out or (None if args.smoke else DEFAULT_OUT)
     if out is not None:

@@ -24,7 +24,12 @@ from codeframe.errors import InvalidInputError, UnsupportedPlatformError
 from codeframe.testing.child import ENTRY_PATH
 from codeframe.testing.environment import build_child_env
 from codeframe.testing.output import OutputTail
-from codeframe.testing.plugins import PluginChoice, choose_plugins, missing_plugin_hint
+from codeframe.testing.plugins import (
+    PluginChoice,
+    choose_plugins,
+    installed_plugins,
+    missing_plugin_hint,
+)
 from codeframe.testing.results import RunContext, interpret, timed_out
 from codeframe.testing.supervision import RunEnd, RunHandle, start_cold
 from codeframe.testing.warm import POOL, WARM_SUPPORTED, Helper, HelperKey, start_warm
@@ -83,6 +88,9 @@ class TestRunner:
         self.output_limit = output_limit
         self.warm = warm and WARM_SUPPORTED
         self._replace: tuple[HelperKey, dict[str, str]] | None = None
+        # Listing the installed pytest plugins reads every package's metadata (10-20 ms):
+        # done here, before a run, rather than on the event loop at the first test run.
+        installed_plugins()
 
     def for_root(self, project_root: PathArg) -> TestRunner:
         """A runner with these settings for another copy of the project (a task's worktree)."""
