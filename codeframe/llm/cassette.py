@@ -6,11 +6,13 @@ a copy of the sample project). Model and sampling settings are not part of the k
 replay should not break because ``CODEFRAME_MODEL`` differs. Cassettes hold requests and
 responses only — never headers, never the key.
 
-Concurrent runs are not exactly repeatable: a prompt carries related code from the shared
-index and the test summary of a shared tree, and both depend on which tasks happened to
-finish first. ``ReplayClient(match="turn")`` therefore falls back, when no recording has
-the exact key, to the next recording for the same *turn* of the session — same system
-prompt, same task heading, same self-correction attempt.
+With worktree isolation a run replays exactly at any concurrency. In the shared tree it
+does not: a prompt carries related code from the shared index and the test summary of a
+shared tree, and both depend on which tasks happened to finish first.
+``ReplayClient(match="turn")`` therefore falls back, when no recording has the exact key,
+to the next recording for the same *turn* of the session — same system prompt, same task
+heading, same self-correction attempt. A miss names the first line where the prompt parts
+from that turn's recording.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pydantic import ValidationError
 
 from codeframe.errors import CodeframeError, InvalidInputError, ReplayMissError
 from codeframe.llm.messages import is_offline
+from codeframe.llm.replay_diff import miss_note, prompt_text
 from codeframe.llm.scripted import last_user_text, system_text, user_texts
 from codeframe.redaction import redact
 
@@ -237,6 +240,7 @@ class _Recording:
     key: str
     turn: str | None
     label: str
+    prompt: str  # all user text, root as <root>: what a miss is compared with
     reply: Message
     served: bool = False
 
@@ -266,14 +270,12 @@ def _load_cassette(path: Path, root: str | None, *, turns: bool) -> list[_Record
             message = Message.model_validate(response)
             # The stored request is already portable; a hand-written entry may lack it.
             request = entry.get("request")
-            turn = label = None
-            if turns and isinstance(request, dict):
-                messages = request.get("messages") or []
-                turn = request_turn(request.get("system"), messages)
-                label = turn_label(messages)
+            messages = request.get("messages") or [] if isinstance(request, dict) else []
+            turn = request_turn(request.get("system"), messages) if turns and messages else None
+            label, prompt = turn_label(messages), prompt_text(messages)
         except (KeyError, TypeError, AttributeError, ValidationError) as exc:
             raise CodeframeError(f"cassette {path}: entry {index} is invalid: {exc}") from exc
-        recordings.append(_Recording(key, turn, label or "", message))
+        recordings.append(_Recording(key, turn, label, prompt, message))
     return recordings
 
 
@@ -370,7 +372,15 @@ class ReplayClient:
         return ReplayMissError(
             f"cassette {self.path.name} has no reply for request {key[:_KEY_PREFIX]} "
             f"({why}); last user message: {last_user_text(messages)!r}"
+            f"{self._nearest(messages) if not recorded else ''}"
         )
+
+    def _nearest(self, messages: Sequence[Any]) -> str:
+        portable = _portable(messages, self.root)
+        label = turn_label(portable)
+        same_turn = (r.prompt for r in self._recordings if label and r.label == label)
+        recorded = next(same_turn, None)
+        return "" if recorded is None else miss_note(recorded, prompt_text(portable))
 
     async def close(self) -> None:
         """Nothing to release."""

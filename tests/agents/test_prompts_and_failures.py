@@ -12,6 +12,7 @@ from codeframe.agents.prompts import (
     correction_prompt,
     generation_prompt,
     read_files_in_play,
+    stable_test_output,
     system_prompt,
 )
 from codeframe.errors import ReplayMissError, ResponseFormatError, RunnerUnavailableError
@@ -55,6 +56,31 @@ def test_correction_prompt_keeps_the_tail_of_long_output():
     assert prompt.count("E   assert 1 == 2") == 1
     assert "earlier characters cut" in prompt
     assert "--- gone.py --- (does not exist)" in prompt
+
+
+def test_test_output_reads_the_same_with_or_without_position_markers():
+    """What a Python build draws under a failing line is dropped; what failed is kept."""
+    with_markers = (
+        "    def test_x():\n"
+        ">       catalogue = Catalogue([DUNE])\n"
+        "                    ^^^^^^^^^^^^^^^^^\n"
+        "        total = a[0] + b\n"
+        "                ~~~~~^~~\n"
+        "E       ValueError: bad <thing at 0x7f3a2b>\n"
+        "1 failed, 2 passed in 0.12s\n"
+    )
+    without = with_markers.replace("                    ^^^^^^^^^^^^^^^^^\n", "").replace(
+        "                ~~~~~^~~\n", ""
+    )
+    assert stable_test_output(with_markers) == stable_test_output(without)
+    assert stable_test_output(with_markers) == (
+        "    def test_x():\n"
+        ">       catalogue = Catalogue([DUNE])\n"
+        "        total = a[0] + b\n"
+        "E       ValueError: bad <thing>\n"
+        "1 failed, 2 passed\n"
+    )
+    assert stable_test_output("E   assert '^' == '~'\n") == "E   assert '^' == '~'\n"
 
 
 def test_files_in_play_never_leave_the_project(tmp_path: Path):

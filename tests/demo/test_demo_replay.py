@@ -66,3 +66,16 @@ async def test_the_bundled_cassette_replays_exactly_at_any_concurrency(
     with Database(result.db_path) as db:
         statuses = {t["title"]: t["status"] for t in db.get_project_tasks(result.project_id)}
     assert statuses["Export the catalogue as CSV for the accounting service"] == "blocked"
+
+
+async def test_the_bundled_cassette_replays_on_a_python_that_draws_no_position_markers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Python 3.11+ draws "^^^^" under a traceback's source line unless the build or the
+    environment turns position info off; the prompt must read the same either way."""
+    monkeypatch.setenv("PYTHONNODEBUGRANGES", "1")
+    replay = ReplayClient(BUNDLED, root=tmp_path.resolve() / PROJECT_DIR)
+    result = await run_demo(tmp_path, client=replay, max_concurrent=4)
+
+    assert (result.summary["completed"], result.summary["blocked"]) == (6, 3)
+    assert replay.remaining == 0

@@ -124,6 +124,29 @@ async def test_unknown_request_names_hash_and_prompt(tmp_path: Path) -> None:
     assert "Something never recorded in" in message
 
 
+async def test_a_miss_names_the_first_line_where_its_turn_was_recorded_differently(
+    tmp_path: Path,
+) -> None:
+    """One changed line of test output is the usual reason a replay misses: say which."""
+    root = tmp_path / "proj"
+    recorded = "Task #4: ISBNs\n\nSelf-correction attempt 1 of 3.\n\nE   ValueError: bad"
+    cassette, _ = await record(tmp_path, root, [recorded])
+    replay = ReplayClient(cassette, root=root)
+
+    changed = request(root, recorded.replace("ValueError: bad", "ValueError: worse"))
+    with pytest.raises(ReplayMissError) as info:
+        await replay.messages.create(**changed)
+    assert (
+        "the recording of that turn differs at line 5: "
+        "recorded 'E   ValueError: bad in <root>/app.py', "
+        "asked 'E   ValueError: worse in <root>/app.py'"
+    ) in str(info.value)
+
+    other_system = {**request(root, recorded), "system": "Another system prompt"}
+    with pytest.raises(ReplayMissError, match="same user text: its system prompt"):
+        await replay.messages.create(**other_system)
+
+
 async def test_key_ignores_sdk_block_objects_vs_dicts() -> None:
     # A worker may echo the SDK's blocks back as the assistant turn; the key must not care.
     reply = make_tool_message("submit_changes", {"files": []}, model="m", tool_use_id="toolu_1")
