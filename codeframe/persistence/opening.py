@@ -108,7 +108,7 @@ def _schema(path: Path, where: str) -> tuple[list[str], int, bool]:
             # Raises for our tables without a version, or a version we do not know.
             migrations.migrate(conn, where=where, apply=False)
         return tables, len(rows), complete
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:  # a damaged name is not UTF-8
         raise translate(exc, where) from exc
     finally:
         conn.close()

@@ -56,3 +56,19 @@ def test_every_damaged_page_is_a_clear_error_or_no_error(tmp_path: Path) -> None
         ):
             raw.append(f"page {page}: {type(error).__name__}: {error}")
     assert raw == []
+
+
+def test_a_schema_name_that_is_not_utf8_is_a_clear_error_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    """Found by the fault suite (bytes overwritten in the schema page): the file is
+    inspected before it is opened for use, and that read must not fail raw either."""
+    path = written(tmp_path / "codeframe.db")
+    data = path.read_bytes()
+    # A schema row stores type, name and table name side by side: "tableblockersblockers".
+    name_at = data.index(b"tableblockersblockers") + len(b"table")
+    path.write_bytes(data[:name_at] + b"\xc5" + data[name_at + 1 :])
+
+    error = read_everything(path)
+    assert isinstance(error, SchemaError), repr(error)
+    assert str(path) in str(error) and "not UTF-8" in str(error)
