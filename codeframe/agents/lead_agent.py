@@ -160,7 +160,7 @@ class LeadAgent:
         if max_retries < 0:
             raise InvalidInputError(f"max_retries must be 0 or more, got {max_retries}")
         for name, bound in (("timeout", timeout), ("task_timeout", task_timeout)):
-            if bound is not None and bound <= 0:
+            if bound is not None and not bound > 0:  # NaN is not a deadline either
                 raise InvalidInputError(f"{name} must be positive seconds or None, got {bound}")
         for name, money in (("budget_usd", budget_usd), ("task_budget_usd", task_budget_usd)):
             if money is not None and not money >= 0:
