@@ -285,8 +285,8 @@ async def start_cold(
         sys.executable, "-I", "-S", str(REAPER_PATH), str(theirs.fileno()), "--", *command,
     ]  # fmt: skip
     try:
-        async with spawn_lock():
-            try:
+        try:
+            async with spawn_lock():
                 transport, process = await loop.subprocess_exec(
                     lambda: _Process(loop),
                     *argv,
@@ -298,12 +298,14 @@ async def start_cold(
                     pass_fds=(theirs.fileno(),),
                     start_new_session=True,
                 )
-            finally:
-                # Only the supervisor holds these now: its end closes the channel and the pipe.
-                theirs.close()
-                os.close(out_w)
-            handle.attach(transport, process)
-            await asyncio.sleep(0)  # let the loop serve others before the next spawn
+        finally:
+            # Only the supervisor holds these now: its end closes the channel and the pipe.
+            # Closed whatever happened, a cancel while waiting for the lock included, or
+            # our own ends would keep the channel and the pipe open and settle() would wait.
+            theirs.close()
+            os.close(out_w)
+        handle.attach(transport, process)
+        await asyncio.sleep(0)  # let the loop serve others before the next spawn
     except BaseException:
         await handle.settle()
         raise

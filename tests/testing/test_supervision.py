@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from codeframe.testing.supervision import RunEnd
+from codeframe.testing.output import OutputTail
+from codeframe.testing.supervision import RunEnd, spawn_lock, start_cold
 from tests.testing.processes import child_env, make_project
 
 
@@ -83,3 +86,31 @@ async def test_no_process_above_pytest_shows_a_test_the_key(tmp_path: Path, mode
     environments = json.loads(seen_file.read_text())
     assert len(environments) == 2
     assert all(key not in environment for environment in environments)
+
+
+async def test_a_spawn_cancelled_while_it_waits_for_its_turn_leaks_nothing_and_ends_at_once(
+    tmp_path: Path,
+) -> None:
+    """Found in review: our ends of the channel and the output pipe were closed only once
+    the spawn lock was held, so a cancel in the queue kept them open and the settle that
+    follows waited out its timeouts (~10 s, past a stop's bound) and leaked two fds."""
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    lock = spawn_lock()
+    await lock.acquire()  # another run is being spawned
+    try:
+        before = open_fds()
+        spawn = asyncio.create_task(
+            start_cold([sys.executable, "-c", "pass"], tmp_path, child_env(), OutputTail(1000))
+        )
+        await asyncio.sleep(0.05)
+        spawn.cancel()
+        started = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await spawn
+        assert time.monotonic() - started < 2
+        assert open_fds() == before
+    finally:
+        lock.release()
