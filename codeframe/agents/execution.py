@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from codeframe.agents.context import resolved_blockers
 from codeframe.agents.correction import MAX_CORRECTION_ATTEMPTS, RecordedRun, failure_summary
 from codeframe.agents.lifecycle import Outcome, Transition
-from codeframe.agents.seams import Delivered, Workspace
+from codeframe.agents.seams import Deliver, Delivered, Workspace
+from codeframe.core.cancel_shield import finish_then_reraise
 from codeframe.core.file_changes import normalise_path
 from codeframe.core.models import BlockerType, ExecutionResult, TaskStatus
 from codeframe.errors import (
@@ -207,18 +208,17 @@ class TaskExecution:
 
     async def _complete(self, task_id: int) -> ExecutionResult:
         deliver = self.workspace.deliver
-        delivered = None
-        if deliver is not None:
-            # Worktree isolation: the passing work is committed and integrated first; a
-            # conflict with what is already integrated blocks the task instead.
-            corrections = max(len(self.run_lines) - 1, 0)
-            delivered = await deliver(attempts=corrections, tokens=self.task_tokens)
-            if delivered.conflicted:
-                return await self._conflict(task_id, delivered)
-        outcome = await self.worker.lifecycle.complete(
-            task_id, agent_id=self.worker.agent_id, output=self.output()
+        if deliver is None:
+            outcome = await self.worker.lifecycle.complete(
+                task_id, agent_id=self.worker.agent_id, output=self.output()
+            )
+            return self._keep(outcome)
+        # Worktree isolation: the passing work is committed and integrated first. Once git
+        # may move the run's branch, the task's status must follow it, so a cancel (a stop,
+        # the task's deadline) waits for the commit, the merge and the status write.
+        delivered, result = await finish_then_reraise(
+            self._deliver(task_id, deliver), what=f"delivering task {task_id}"
         )
-        result = self._keep(outcome)
         if delivered is not None:
             await self.worker.emit(
                 CommitCreated(
@@ -231,21 +231,40 @@ class TaskExecution:
             )
         return result
 
+    async def _deliver(
+        self, task_id: int, deliver: Deliver
+    ) -> tuple[Delivered | None, ExecutionResult]:
+        """Commit and integrate, then complete; a conflict blocks the task instead."""
+        corrections = max(len(self.run_lines) - 1, 0)
+        delivered = await deliver(attempts=corrections, tokens=self.task_tokens)
+        if delivered.conflicted:
+            return None, await self._conflict(task_id, delivered)
+        outcome = await self.worker.lifecycle.complete(
+            task_id, agent_id=self.worker.agent_id, output=self.output()
+        )
+        return delivered, self._keep(outcome)
+
     async def _conflict(self, task_id: int, delivered: Delivered) -> ExecutionResult:
         paths = ", ".join(delivered.conflict_paths) or "the same lines"
-        others = ", ".join(f"#{t}" for t in delivered.conflicting_tasks)
-        by = f" (integrated by task {others})" if others else ""
-        reason = (
-            f"Its change conflicts with work already integrated: {paths}{by}. Nothing was "
-            f"integrated; its work is kept on branch {delivered.branch}"
-        )
+        kept = f"Nothing was integrated; its work is kept on branch {delivered.branch}"
+        if delivered.refused_by_checkout:
+            reason = f"Its tests passed, but {delivered.refused_by_checkout}. {kept}"
+            question = (
+                f"Commit or stash your changes to {paths}, then answer this blocker to run "
+                "the task again."
+            )
+        else:
+            others = ", ".join(f"#{t}" for t in delivered.conflicting_tasks)
+            by = f" (integrated by task {others})" if others else ""
+            reason = f"Its change conflicts with work already integrated: {paths}{by}. {kept}"
+            question = (
+                f"Merge branch {delivered.branch} by hand (or change the task so it no longer "
+                "collides), then answer this blocker to run it again."
+            )
         outcome = await self.worker.lifecycle.block(
             task_id,
             reason=reason,
-            question=(
-                f"Merge branch {delivered.branch} by hand (or change the task so it no longer "
-                "collides), then answer this blocker to run it again."
-            ),
+            question=question,
             blocker_type=BlockerType.CONFLICT,
             agent_id=self.worker.agent_id,
             output=self.output(),

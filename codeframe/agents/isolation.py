@@ -20,7 +20,12 @@ from typing import Literal, Protocol
 from codeframe.agents.seams import CommitStore, Delivered, SuiteRunner, Workspace
 from codeframe.core.file_changes import JOURNAL_DIR, STATE_DIR
 from codeframe.core.models import TaskStatus
-from codeframe.errors import GitError, InvalidInputError, WorkspaceUnavailableError
+from codeframe.errors import (
+    GitError,
+    IntegrationRefusedError,
+    InvalidInputError,
+    WorkspaceUnavailableError,
+)
 from codeframe.indexing.codebase_index import CodebaseIndex
 from codeframe.workspaces import (
     CommitInfo,
@@ -156,8 +161,13 @@ class TaskWorktrees:
     ) -> Delivered:
         """Commit the task's worktree and merge it into the run's branch; record the commit."""
         info: CommitInfo = await self.manager.commit(worktree, attempts=attempts, tokens=tokens)
-        merged = await self.manager.integrate(worktree, info)
         delivered = Delivered(info.sha, info.branch, info.message, info.files)
+        try:
+            merged = await self.manager.integrate(worktree, info)
+        except IntegrationRefusedError as refused:
+            # The user's own edits are in the way: no retry can mend that, a human can.
+            why = "git would not update your checkout: uncommitted changes there touch its files"
+            return replace(delivered, conflict_paths=refused.paths, refused_by_checkout=why)
         if isinstance(merged, Conflict):
             others = tuple(int(t) for t in merged.other_task_ids if t.isdigit())
             return replace(delivered, conflict_paths=merged.paths, conflicting_tasks=others)

@@ -159,7 +159,9 @@ class Delivered:
     """What committing a task's passing work and integrating it did.
 
     ``merge_sha`` is the integration branch's new head; on a conflict it is ``None`` and
-    ``conflict_paths`` and ``conflicting_tasks`` say with what the change collided.
+    ``conflict_paths`` and ``conflicting_tasks`` say with what the change collided. When
+    the user's own uncommitted changes were in the way instead, ``refused_by_checkout``
+    says so in git's terms and ``conflict_paths`` names their files.
     """
 
     sha: str
@@ -169,6 +171,7 @@ class Delivered:
     merge_sha: str | None = None
     conflict_paths: tuple[str, ...] = ()
     conflicting_tasks: tuple[int, ...] = ()
+    refused_by_checkout: str = ""
 
     @property
     def conflicted(self) -> bool:

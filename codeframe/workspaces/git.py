@@ -19,6 +19,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from codeframe.core.cancel_shield import finish_then_reraise
 from codeframe.errors import GitError, GitNotFoundError, GitTimeoutError, GitVersionError
 from codeframe.testing.environment import is_secret_name
 
@@ -221,23 +222,10 @@ async def run_git_uncancelled(
     two states. The command stays bounded by ``timeout``; ``CancelledError`` is re-raised
     once it has finished (its own failure, if any, is logged then).
     """
-    call = asyncio.ensure_future(
-        run_git(*args, cwd=cwd, env=env, timeout=timeout, check=check, stdin=stdin)
+    return await finish_then_reraise(
+        run_git(*args, cwd=cwd, env=env, timeout=timeout, check=check, stdin=stdin),
+        what=f"git {' '.join(args)}",
     )
-    cancelled = False
-    while not call.done():
-        try:
-            await asyncio.shield(call)
-        except asyncio.CancelledError:
-            cancelled = True
-        except Exception:
-            break  # the command's own failure: raised below, unless a cancel came first
-    if cancelled:
-        if not call.cancelled() and call.exception() is not None:
-            logger.warning("git %s failed while its caller was being cancelled: %s",
-                           " ".join(args), call.exception())  # fmt: skip
-        raise asyncio.CancelledError
-    return call.result()
 
 
 def command_error(args: tuple[str, ...], result: GitResult) -> GitError:

@@ -239,6 +239,66 @@ async def test_cleanup_removes_what_finished_tasks_kept(db, project_id, repo):
     assert git(repo, "branch", "--list", "codeframe/*") == ""
 
 
+async def test_uncommitted_edits_in_the_way_block_the_task_without_paid_retries(
+    db, project_id, repo
+):
+    """Found in review: git's refusal to update a checkout whose own edits touch the task's
+    files was a retryable failure, so each retry paid for a model call and was refused the
+    same way. A human has to commit or stash; the task waits for them with its commit kept."""
+    reply = changes(("calc.py", "modify", CALC.replace("a + b", "b + a")))
+
+    def edit_while_the_task_runs(_request):
+        (repo / "calc.py").write_text(CALC + "# the user's own edit\n")
+        return reply
+
+    client = ScriptedClient(default=edit_while_the_task_runs)
+    task_id = db.create_task(project_id, "Swap the operands")
+    summary = await lead_for(db, project_id, repo, client).start_multi_agent_execution()
+
+    assert (summary["blocked"], summary["failed"], summary["retries"]) == (1, 0, 0)
+    assert len(client.history) == 1  # one paid call, no retries
+    [blocker] = db.get_blockers(project_id)
+    assert (blocker["task_id"], blocker["blocker_type"]) == (task_id, "conflict")
+    assert "uncommitted changes" in blocker["reason"] and "calc.py" in blocker["question"]
+    branch = f"codeframe/task-{task_id}"
+    assert branch in blocker["reason"]
+    assert "b + a" in git(repo, "show", f"{branch}:calc.py")  # the passing work is kept
+    assert (repo / "calc.py").read_text() == CALC + "# the user's own edit\n"
+
+
+async def test_a_stop_while_the_branch_moves_still_records_the_completed_task(
+    db, project_id, repo, monkeypatch
+):
+    """Found in review: a cancel that landed while git moved the user's branch let git
+    finish (it must) but then marked the task cancelled, with no commit row: the branch
+    held work the database did not know. The task's status now follows the branch."""
+    import codeframe.workspaces.git as git_module
+
+    real_run_git = git_module.run_git
+    moving = asyncio.Event()
+
+    async def slow_branch_move(*args, **kwargs):
+        if args[:2] == ("merge", "--ff-only") or args[:1] == ("update-ref",):
+            moving.set()
+            await asyncio.sleep(0.5)
+        return await real_run_git(*args, **kwargs)
+
+    monkeypatch.setattr(git_module, "run_git", slow_branch_move)
+    task_id = db.create_task(project_id, "Note A")
+    lead = lead_for(db, project_id, repo, ScriptedClient(default=NOTE_A))
+    run = asyncio.create_task(lead.start_multi_agent_execution())
+    async with asyncio.timeout(30):
+        await moving.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+
+    assert (repo / "notes_a.py").read_text() == "A = 1\n"  # the branch moved
+    assert db.get_task(task_id)["status"] == TaskStatus.COMPLETED
+    assert commits_frame(db, project_id)["task_id"].tolist() == [task_id]
+    assert ours_left(repo) == ([], "")
+
+
 KILLED_KERNEL = """
 import asyncio, sys
 from codeframe.agents.lead_agent import LeadAgent
