@@ -5,6 +5,11 @@ estimated from the request, and all of ``max_tokens`` as output) to what the tas
 have spent. If that would pass a budget the call is not made: the task is blocked with a
 budget blocker instead — a task is never stopped in the middle of a call. Answering the
 blocker with a figure gives the task a new budget.
+
+Tasks run concurrently, so the run's check also counts the bounds of calls already under
+way: each call reserves its bound when it passes the check and gives it back once its real
+cost is recorded. Otherwise every worker could pass the check before any reply came back,
+and together they could spend several times the budget.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ class RunBudget:
     limit: float | None = None
     task_limit: float | None = None
     spent: float = 0.0
+    #: Upper bounds of the calls under way, not yet recorded in ``spent``.
+    reserved: float = 0.0
     #: A call was refused because it could pass the run's budget.
     exhausted: bool = False
 
@@ -31,10 +38,19 @@ class RunBudget:
         starts no new task)."""
         return self.exhausted or (self.limit is not None and self.spent >= self.limit)
 
+    def release(self, reservation: float) -> None:
+        """Give back what :func:`check_call` reserved for a call that has ended."""
+        self.reserved = max(self.reserved - reservation, 0.0)
 
-def over_budget(scope: str, spent: float, limit: float, estimate: float) -> BudgetExceededError:
+
+def over_budget(
+    scope: str, spent: float, limit: float, estimate: float, *, under_way: float = 0.0
+) -> BudgetExceededError:
     """The error that blocks a task whose next call could pass the ``scope``'s budget."""
     who = "the task" if scope == "task" else "the run"
+    pending = ""
+    if under_way > 0:
+        pending = f", and calls under way could cost up to {format_usd(under_way)} more"
     if scope == "task":
         question = "Answer with a new budget for this task, in dollars, to continue."
     else:
@@ -43,8 +59,8 @@ def over_budget(scope: str, spent: float, limit: float, estimate: float) -> Budg
             "start a run with a larger budget to continue."
         )
     return BudgetExceededError(
-        f"{who} spent {format_usd(spent)} of {format_usd(limit)}; the next call could cost up "
-        f"to {format_usd(estimate)}",
+        f"{who} spent {format_usd(spent)} of {format_usd(limit)}{pending}; the next call could "
+        f"cost up to {format_usd(estimate)}",
         scope=scope,
         spent=spent,
         limit=limit,
@@ -59,14 +75,19 @@ def check_call(
     task_spent: float,
     task_limit: float | None,
     run: RunBudget | None,
-) -> None:
+) -> float:
     """Raise :class:`BudgetExceededError` if a call costing up to ``estimate`` would pass the
-    task's limit or the run's."""
+    task's limit or the run's (counting the calls under way); else reserve ``estimate`` on
+    the run and return what was reserved, for :meth:`RunBudget.release` after the call."""
     if task_limit is not None and task_spent + estimate > task_limit:
         raise over_budget("task", task_spent, task_limit, estimate)
-    if run is not None and run.limit is not None and run.spent + estimate > run.limit:
+    if run is None or run.limit is None:
+        return 0.0
+    if run.spent + run.reserved + estimate > run.limit:
         run.exhausted = True
-        raise over_budget("run", run.spent, run.limit, estimate)
+        raise over_budget("run", run.spent, run.limit, estimate, under_way=run.reserved)
+    run.reserved += estimate
+    return estimate
 
 
 __all__ = ["RunBudget", "check_call", "over_budget"]

@@ -27,22 +27,23 @@ def pricing_model(worker: WorkerAgent, client: object, reply: object = None) -> 
     return str(getattr(reply, "model", None) or worker.model)
 
 
-def check_budget(worker: WorkerAgent, request: ChangeRequest, client: object) -> None:
+def check_budget(worker: WorkerAgent, request: ChangeRequest, client: object) -> float:
     """Refuse a call that could take the task or the run past its budget
-    (:class:`~codeframe.errors.BudgetExceededError`)."""
+    (:class:`~codeframe.errors.BudgetExceededError`); else what the call reserved on the
+    run's budget, to release once the call is recorded."""
     execution = worker.execution
     task_limit = None if execution is None else execution.task_budget
     run = worker.budget
     if task_limit is None and (run is None or run.limit is None):
-        return  # no budget: no estimate to make
+        return 0.0  # no budget: no estimate to make
     tokens = estimate_input_tokens(request.system, request.messages, [CHANGES_TOOL])
     bound = worker.prices.upper_bound(
         pricing_model(worker, client), input_tokens=tokens, max_tokens=request.max_tokens
     )
     if bound is None:
-        return  # a model without a price cannot be budgeted (its calls cost unknown)
+        return 0.0  # a model without a price cannot be budgeted (its calls cost unknown)
     spent = 0.0 if execution is None else execution.task_spent
-    check_call(estimate=bound, task_spent=spent, task_limit=task_limit, run=run)
+    return check_call(estimate=bound, task_spent=spent, task_limit=task_limit, run=run)
 
 
 def call_cost(worker: WorkerAgent, reply: object, usage: TokenUsage) -> float | None:

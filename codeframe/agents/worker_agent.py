@@ -242,15 +242,19 @@ class WorkerAgent:
         """Ask for changes once, inside the timeout; the call is recorded in the ledger."""
         request = ChangeRequest.of_prompt(self.model, self.max_tokens, self.system_prompt(), prompt)
         client = self._claude()
-        check_budget(self, request, client)
+        reserved = check_budget(self, request, client)
 
         def record(call: CallRecord) -> None:
             if task_id is not None:
                 record_call(self, task_id, attempt, call)
 
-        return await ask_for_changes(
-            client, request, timeout=self.timeout, record=record, secrets=(self.api_key,)
-        )
+        try:
+            return await ask_for_changes(
+                client, request, timeout=self.timeout, record=record, secrets=(self.api_key,)
+            )
+        finally:  # the call's real cost is in the run's spend by now (recorded first)
+            if reserved and self.budget is not None:
+                self.budget.release(reserved)
 
     # -- tests -----------------------------------------------------------------------
 

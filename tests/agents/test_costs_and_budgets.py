@@ -112,3 +112,22 @@ async def test_a_run_that_reaches_its_budget_starts_no_new_task(db, project_id):
     [blocker] = db.get_blockers(project_id)
     assert blocker["blocker_type"] == "budget" and "the run spent" in blocker["reason"]
     assert len(client.history) == 2
+
+
+async def test_concurrent_tasks_cannot_overspend_the_run_together(db, project_id):
+    """Found in review: each worker compared only what was already *recorded* with the
+    budget, so four concurrent tasks all passed the check before any reply came back and
+    together could spend four bounds. A call now reserves its bound until it is recorded."""
+    ids = [db.create_task(project_id, f"Write note {n}") for n in range(4)]
+    client = ScriptedClient(default=changes(("notes/a.txt", "create", "a")), latency=0.2)
+    lead = LeadAgent(project_id, db, client=client, test_runner=FixedResultRunner(),
+                     prices=_rehearsal_prices(1.0))  # fmt: skip
+    # One call's bound ($0.004096) fits the budget; two at once could pass it.
+    summary = await lead.start_multi_agent_execution(max_concurrent=4, budget_usd=0.0042)
+
+    assert len(client.history) == 1
+    statuses = sorted(db.get_task(i)["status"] for i in ids)
+    assert statuses == ["blocked", "blocked", "blocked", "completed"]
+    assert summary["budget_reached"] is True
+    reasons = [b["reason"] for b in db.get_blockers(project_id)]
+    assert all("calls under way could cost up to $0.0041 more" in r for r in reasons), reasons
