@@ -15,7 +15,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from codeframe.agents.run import Run
 from codeframe.agents.seams import LeadStore, SuiteRunner
 from codeframe.agents.simple_assignment import SimpleAgentAssigner
 from codeframe.agents.worker_options import WorkerFactory
-from codeframe.core.models import FINAL_STATUSES
+from codeframe.core.models import FINAL_STATUSES, TaskStatus
 from codeframe.errors import (
     CodeframeError,
     InvalidInputError,
@@ -295,6 +295,25 @@ class LeadAgent:
             return await cleanup_workspaces(self.project_root, finished, self.git_identity)
         except WorkspaceUnavailableError:
             return []  # not a git repository: there is nothing of ours to remove
+
+    async def retry_failed(self, task_ids: Iterable[int] | None = None) -> list[int]:
+        """Put failed tasks (all of the project's, or ``task_ids``) back to ``pending`` for
+        the next run, which retries them; returns their ids. Not while a run is live."""
+        if self._run is not None:
+            raise RunInProgressError(f"a run is in progress for project {self.project_id}")
+        self.db.ensure_no_live_run(self.project_id)  # a run of another process
+        failed = {
+            int(t["id"]) for t in self.db.get_project_tasks(self.project_id, TaskStatus.FAILED)
+        }
+        chosen = failed if task_ids is None else {int(task_id) for task_id in task_ids}
+        if not_failed := sorted(chosen - failed):
+            raise InvalidInputError(
+                f"only failed tasks can be retried; not failed: {', '.join(map(str, not_failed))}"
+            )
+        lifecycle = self._lifecycle()
+        for task_id in sorted(chosen):
+            await lifecycle.requeue(task_id, note="failed; put back to pending to be retried")
+        return sorted(chosen)
 
     async def answer_blocker(self, blocker_id: int, text: str) -> Answered | None:
         """Answer a blocker as a human: resolve it and, if it was its task's last, release

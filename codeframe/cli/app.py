@@ -16,6 +16,7 @@ from codeframe.cli.answer import add_answer_parser
 from codeframe.cli.cleanup import add_cleanup_parser
 from codeframe.cli.demo import add_demo_parser
 from codeframe.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE
+from codeframe.cli.retry import add_retry_parser
 from codeframe.cli.run import add_run_parser
 from codeframe.cli.status import add_status_parsers
 from codeframe.errors import CommandLineError, InputFileError
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(commands)
     add_status_parsers(commands)
     add_answer_parser(commands)
+    add_retry_parser(commands)
     add_cleanup_parser(commands)
     return parser
 

@@ -27,7 +27,7 @@ from typing import Any
 from codeframe import enable_logging
 from codeframe.cli.clients import ChosenClient, choose_client
 from codeframe.cli.console import ConsoleProgress, clip
-from codeframe.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from codeframe.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from codeframe.cli.location import (
     STATE_DIR,
     Location,
@@ -47,7 +47,7 @@ from codeframe.cli.tables import (
 )
 from codeframe.cli.tasks_file import TaskSpec, load_tasks_file
 from codeframe.core.models import TaskStatus
-from codeframe.errors import CodeframeError, CommandLineError
+from codeframe.errors import CodeframeError, CommandLineError, DirtyWorkingTreeError
 from codeframe.llm.live import API_KEY_ENV, MODEL_ENV
 from codeframe.llm.pricing import format_usd
 
@@ -117,6 +117,10 @@ def add_run_parser(commands: Any) -> None:
         "rates, or codeframe-offline to rehearse a budget with --replay)",
     )  # fmt: skip
     run.add_argument(
+        "--commit-dirty", action="store_true",
+        help="in a git repository, commit uncommitted changes first (else they stop the run)",
+    )  # fmt: skip
+    run.add_argument(
         "--python", type=Path, default=None, metavar="PATH",
         help="the interpreter that runs the project's tests (default: the one running codeframe)",
     )  # fmt: skip
@@ -180,6 +184,15 @@ def run_command(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_INTERRUPTED
+        except DirtyWorkingTreeError as exc:  # before any task ran: the user's to settle
+            paths = ", ".join(exc.paths) or "some files"
+            print(
+                f"codeframe run: uncommitted changes in {location.project_dir}: {paths}; each "
+                "task works on a commit, so commit or stash them, or run again with "
+                "--commit-dirty to commit them first. Nothing was run (the tasks were added).",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         except CodeframeError as exc:
             print(f"codeframe run: the run stopped: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -235,6 +248,7 @@ async def _execute(
                 prices=prices,
                 # The pool's default cap (10) would quietly lower a larger --concurrency.
                 max_agents=max(10, args.concurrency),
+                commit_dirty=args.commit_dirty,
             )
             return await lead.start_multi_agent_execution(
                 max_concurrent=args.concurrency,
@@ -299,11 +313,17 @@ def _report(
             "spent (or too little is left for another call); tasks not started stay pending. "
             "Run again with a larger --budget to go on."
         )
+    failed = db.get_project_tasks(project_id, TaskStatus.FAILED)
     lines += [
         f"task #{task['id']} failed: {clip(task.get('error') or 'no error recorded', 300)}"
-        for task in db.get_project_tasks(project_id, TaskStatus.FAILED)
+        for task in failed
     ]
     options = location.options()
+    if failed:
+        lines.append(
+            f"Failed tasks stay failed: once the cause is mended, `codeframe retry{options}` "
+            "puts them back to pending for the next run."
+        )
     blockers = blocker_lines(db, project_id, answer_options=options)
     if blockers:
         lines += ["", "== Open blockers (answer with `codeframe answer ID TEXT`) ==", *blockers]

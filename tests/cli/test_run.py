@@ -144,6 +144,67 @@ def test_a_blocker_is_listed_answered_and_the_next_run_finishes_the_chain(
     assert "No open blockers" in after.out
 
 
+def test_a_failed_task_is_retried_once_its_cause_is_mended(cli: Cli, calc, cassettes, tmp_path):
+    """Found trying the README as a new user: a task that failed for good (here a replay of
+    the wrong session) had no way back from the shell, and running the list again did
+    nothing; `codeframe retry` puts it back, and its dependent follows when it completes."""
+    tasks = write(tmp_path / "tasks.toml", MULTIPLY_TOML)
+
+    wrong = cli("run", tasks, "--project", calc, "--replay", cassettes["divide"])
+
+    assert wrong.code == 1
+    assert "task #1 failed: ReplayMissError" in wrong.out
+    assert f"`codeframe retry --project {calc}` puts them back" in wrong.out
+    assert cli("run", tasks, "--project", calc, "--replay", cassettes["multiply"]).code == 1
+
+    not_failed = cli("retry", "2", "--project", calc)
+    assert (not_failed.code, "not failed: 2" in not_failed.err) == (2, True)
+
+    retried = cli("retry", "--project", calc)
+
+    assert retried.code == 0, retried.err
+    assert "Pending again: #1." in retried.out
+    assert cli("retry", "--project", calc).out.startswith("No failed task")
+    again = cli("run", tasks, "--project", calc, "--replay", cassettes["multiply"])
+    assert again.code == 0, again.out + again.err
+    assert "2 tasks: 2 completed." in again.out
+
+
+def test_uncommitted_changes_stop_a_run_before_any_task_and_commit_dirty_commits_them(
+    cli: Cli, calc, cassettes
+):
+    """Found trying the README as a new user: a task list kept in the project's own
+    repository made the run stop with advice (commit_dirty=True) the command did not take,
+    and exit status 1 although nothing had run."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.name=u", "-c", "user.email=u@example.com", *args],
+            cwd=calc, check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-q", "-m", "calc")
+    tasks = write(calc / "tasks.toml", MULTIPLY_TOML)  # not committed yet
+
+    refused = cli("run", tasks, "--project", calc, "--replay", cassettes["multiply"])
+
+    assert refused.code == 2
+    assert "uncommitted changes in" in refused.err and "tasks.toml" in refused.err
+    assert "--commit-dirty" in refused.err and "Nothing was run" in refused.err
+
+    committed = cli(
+        "run", tasks, "--project", calc, "--replay", cassettes["multiply"], "--commit-dirty"
+    )
+
+    assert "uncommitted changes" not in committed.err
+    assert "tasks.toml" in git("show", "--stat", "--format=", "main~2")
+    assert git("status", "--porcelain") == ""
+    assert committed.code == 0, committed.out + committed.err
+
+
 # -- money ---------------------------------------------------------------------------------
 
 # Offline calls cost nothing unless priced: output at $100 per million tokens makes a call's

@@ -1,0 +1,81 @@
+"""``codeframe retry [ID ...]``: put failed tasks back to pending for the next run.
+
+A task fails for good when its failure is not worth retrying on its own (a replay miss, a
+rejected key, a request Claude refused) or when the run's retries are used up. Once the
+cause is mended, this puts it back; tasks blocked on it are released when it completes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from codeframe.cli.exits import EXIT_OK
+from codeframe.cli.location import (
+    STATE_DIR,
+    add_location_options,
+    find_project,
+    locate,
+    open_existing,
+)
+from codeframe.cli.options import positive_int
+from codeframe.cli.tables import print_lines
+from codeframe.errors import CommandLineError, InvalidInputError, RunInProgressError
+
+
+def add_retry_parser(commands: Any) -> None:
+    retry = commands.add_parser(
+        "retry",
+        help="put failed tasks back to pending; the next `codeframe run` retries them",
+        description=(
+            "Put the failed tasks with these IDs (all failed tasks when none is given) back to "
+            "pending; the next `codeframe run` runs them again, and tasks blocked on them are "
+            "released once they complete. The project is --project (default: the current "
+            f"folder); its database is PROJECT/{STATE_DIR}/codeframe.db unless --db names "
+            "another."
+        ),
+    )
+    retry.add_argument(
+        "task_ids",
+        nargs="*",
+        type=positive_int,
+        metavar="ID",
+        help="task ids (default: all failed)",
+    )
+    add_location_options(retry)
+    retry.set_defaults(handler=retry_command)
+
+
+def retry_command(args: argparse.Namespace) -> int:
+    location = locate(args)
+    db = open_existing(location)
+    if db is None:
+        raise CommandLineError(
+            f"{location.project_dir} has no codeframe database yet ({location.db_path})"
+        )
+    with db:
+        project = find_project(db, location.project_dir)
+        if project is None:
+            raise CommandLineError(f"no project for {location.project_dir} in {location.db_path}")
+        from codeframe.agents.lead_agent import LeadAgent
+
+        lead = LeadAgent(int(project["id"]), db, project_root=location.project_dir)
+        try:
+            retried = asyncio.run(lead.retry_failed(args.task_ids or None))
+        except (InvalidInputError, RunInProgressError) as exc:  # not failed; a live run
+            raise CommandLineError(str(exc)) from None
+    if not retried:
+        print_lines(["No failed task: nothing to retry."])
+        return EXIT_OK
+    listed = ", ".join(f"#{task_id}" for task_id in retried)
+    print_lines(
+        [
+            f"Pending again: {listed}. The next `codeframe run TASKS_FILE{location.options()}` "
+            "runs them."
+        ]
+    )
+    return EXIT_OK
+
+
+__all__ = ["add_retry_parser", "retry_command"]
