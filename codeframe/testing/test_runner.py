@@ -179,12 +179,14 @@ class TestRunner:
             # Judged before the stop: a run that had just ended finished in time.
             timed_out_now = handle is None or not handle.finished
         finally:
-            if handle is not None:
-                # Outside the timeout: a run that ended in time is not a timeout because
-                # its clean-up (killing what its tests left behind) took a moment.
-                end = await handle.settle()
-            if helper is not None:
-                helper.in_flight -= 1
+            try:
+                if handle is not None:
+                    # Outside the timeout: a run that ended in time is not a timeout because
+                    # its clean-up (killing what its tests left behind) took a moment.
+                    end = await handle.settle()
+            finally:  # even when a second cancel cuts the settle short
+                if helper is not None:
+                    helper.in_flight -= 1
         self._start_replacement()
         context = RunContext(self.python, self.project_root, self.timeout)
         if timed_out_now or end is None:
