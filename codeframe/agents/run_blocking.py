@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from codeframe.core.models import BlockerType, TaskStatus
-from codeframe.errors import BaseConflictError, IllegalTransitionError
+from codeframe.errors import BaseConflictError, IllegalTransitionError, WorkspaceError
 from codeframe.persistence.codec import Row
 from codeframe.ui.events import ProgressUpdate
 
@@ -67,15 +67,19 @@ class RunBlocking:
             if task["status"] in (TaskStatus.FAILED, TaskStatus.BLOCKED):
                 await self._block_dependents(int(task["id"]), str(task["status"]))
 
-    async def _block_before_start(self, task_id: int, exc: BaseConflictError) -> None:
-        """The task's dependencies do not combine into one base: it cannot start."""
+    async def _block_before_start(self, task_id: int, exc: WorkspaceError) -> None:
+        """The task's worktree cannot be made (its dependencies do not combine into one
+        base, or git failed on it): it cannot start, and only it is held back."""
         self.waiting.discard(task_id)
-        await self.lifecycle.block(
-            task_id,
-            reason=f"The work of the tasks it depends on does not combine: {exc}",
-            question="Merge the dependencies' branches by hand, then answer this blocker.",
-            blocker_type=BlockerType.CONFLICT,
-        )
+        if isinstance(exc, BaseConflictError):
+            reason = f"The work of the tasks it depends on does not combine: {exc}"
+            question = "Merge the dependencies' branches by hand, then answer this blocker."
+            kind = BlockerType.CONFLICT
+        else:
+            reason = f"Its git worktree could not be made: {exc}"
+            question = "Mend what git reports above, then answer this blocker to run it again."
+            kind = BlockerType.QUESTION
+        await self.lifecycle.block(task_id, reason=reason, question=question, blocker_type=kind)
         self.final_count += 1
         await self._block_dependents(task_id, TaskStatus.BLOCKED)
         await self._progress()

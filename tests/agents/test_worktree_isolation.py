@@ -299,6 +299,27 @@ async def test_a_stop_while_the_branch_moves_still_records_the_completed_task(
     assert ours_left(repo) == ([], "")
 
 
+async def test_git_failing_on_one_tasks_worktree_blocks_that_task_and_the_run_goes_on(
+    db, project_id, repo
+):
+    """Found in review: a git error while making one task's worktree ended the whole run."""
+    first = db.create_task(project_id, "Note A", priority=0)
+    second = db.create_task(project_id, "Note B", priority=1)
+    # A branch below the task's own name makes git refuse to create codeframe/task-<first>.
+    git(repo, "branch", f"codeframe/task-{first}/in-the-way")
+    client = ScriptedClient([("Note A", NOTE_A), ("Note B", NOTE_B)])
+    summary = await lead_for(db, project_id, repo, client).start_multi_agent_execution(
+        max_concurrent=1
+    )
+
+    assert (summary["completed"], summary["blocked"]) == (1, 1)
+    assert db.get_task(second)["status"] == TaskStatus.COMPLETED
+    [blocker] = db.get_blockers(project_id)
+    assert blocker["task_id"] == first
+    assert blocker["reason"].startswith("Its git worktree could not be made")
+    assert (repo / "notes_b.py").exists() and not (repo / "notes_a.py").exists()
+
+
 KILLED_KERNEL = """
 import asyncio, sys
 from codeframe.agents.lead_agent import LeadAgent
