@@ -89,8 +89,12 @@ def parse_tasks(data: Any, source: str = "<tasks>") -> list[TaskSpec]:
     numbers = _check_numbers(drafts, problems)
     for draft in drafts:
         draft.check_dependencies(numbers, problems)
-    if not problems:
-        cycle = _find_cycle({d.number: d.depends_on for d in drafts})
+    # Looked for even when other problems were found, so one pass lists them all; a task
+    # naming itself is reported above, and numbers held twice make the graph ambiguous.
+    if len({d.number for d in drafts}) == len(drafts):
+        cycle = _find_cycle(
+            {d.number: tuple(up for up in d.depends_on if up != d.number) for d in drafts}
+        )
         if cycle:
             path = " → ".join(str(number) for number in cycle)
             problems.append(f"tasks depend on each other in a circle: {path}")

@@ -169,6 +169,21 @@ def test_a_dependency_cycle_is_named(tmp_path):
     assert caught.value.problems == ("tasks depend on each other in a circle: 1 → 3 → 4 → 1",)
 
 
+def test_a_cycle_is_listed_with_the_files_other_problems(tmp_path):
+    """Found trying the README as a new user: the cycle showed up only once every other
+    problem was fixed, though the file's errors promise to list every problem at once."""
+    text = (
+        "tasks:\n  - {title: a, depends_on: [2]}\n  - {title: b, depends_on: [1]}\n"
+        "  - {title: '', worker: wizard}\n"
+    )
+    with pytest.raises(InputFileError) as caught:
+        load_tasks_file(write(tmp_path, "c.yaml", text))
+    problems = caught.value.problems
+    assert "tasks depend on each other in a circle: 1 → 2 → 1" in problems
+    assert any("title" in problem for problem in problems)
+    assert any("wizard" in problem for problem in problems)
+
+
 def test_a_long_chain_is_no_cycle_and_no_recursion_limit():
     count = 5_000
     tasks = [
