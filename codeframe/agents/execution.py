@@ -215,34 +215,34 @@ class TaskExecution:
             return self._keep(outcome)
         # Worktree isolation: the passing work is committed and integrated first. Once git
         # may move the run's branch, the task's status must follow it, so a cancel (a stop,
-        # the task's deadline) waits for the commit, the merge and the status write.
-        delivered, result = await finish_then_reraise(
-            self._deliver(task_id, deliver), what=f"delivering task {task_id}"
-        )
-        if delivered is not None:
-            await self.worker.emit(
-                CommitCreated(
-                    self.worker.project_id,
-                    task_id,
-                    delivered.sha,
-                    delivered.message,
-                    len(delivered.files),
-                )
+        # the task's deadline) waits for the commit, the merge, the status and its events;
+        # a stopping run waits for deliveries under way (``TaskLifecycle.delivering``).
+        delivering = self.worker.lifecycle.delivering
+        delivering.add(task_id)
+        try:
+            return await finish_then_reraise(
+                self._deliver(task_id, deliver), what=f"delivering task {task_id}"
             )
-        return result
+        finally:
+            delivering.discard(task_id)
 
-    async def _deliver(
-        self, task_id: int, deliver: Deliver
-    ) -> tuple[Delivered | None, ExecutionResult]:
+    async def _deliver(self, task_id: int, deliver: Deliver) -> ExecutionResult:
         """Commit and integrate, then complete; a conflict blocks the task instead."""
         corrections = max(len(self.run_lines) - 1, 0)
         delivered = await deliver(attempts=corrections, tokens=self.task_tokens)
         if delivered.conflicted:
-            return None, await self._conflict(task_id, delivered)
+            return await self._conflict(task_id, delivered)
         outcome = await self.worker.lifecycle.complete(
             task_id, agent_id=self.worker.agent_id, output=self.output()
         )
-        return delivered, self._keep(outcome)
+        result = self._keep(outcome)
+        await self.worker.emit(
+            CommitCreated(
+                self.worker.project_id, task_id, delivered.sha, delivered.message,
+                len(delivered.files),
+            )
+        )  # fmt: skip
+        return result
 
     async def _conflict(self, task_id: int, delivered: Delivered) -> ExecutionResult:
         paths = ", ".join(delivered.conflict_paths) or "the same lines"

@@ -111,6 +111,9 @@ class TaskLifecycle:
         #: so, ``fail`` writes it back to ``pending`` at once — one write, so no interrupt or
         #: kill can land between a failure and its retry and lose the retry.
         self.retry_policy: Callable[[int], bool] | None = None
+        #: Tasks whose passing work is being committed and integrated right now: a stop
+        #: waits for these, since the branch may already hold their work.
+        self.delivering: set[int] = set()
         self._outcomes: dict[int, Outcome] = {}
 
     @property

@@ -26,7 +26,7 @@ from codeframe.agents.run_stopping import CLEANUP_BOUND_S, RunStopping
 from codeframe.agents.simple_assignment import normalize_agent_type
 from codeframe.core.file_changes import recover_file_changes
 from codeframe.core.models import FINAL_STATUSES, TaskStatus
-from codeframe.errors import IllegalTransitionError, WorkspaceError
+from codeframe.errors import BaseConflictError, GitError, IllegalTransitionError
 from codeframe.persistence.codec import Row
 from codeframe.redaction import redact, redacted_traceback
 from codeframe.ui.events import ActivityUpdate, TaskUnblocked
@@ -211,7 +211,7 @@ class Run(RunBlocking, RunStopping):
             workspace = await self.workspaces.open(
                 task_id, planned.title, self._dependencies_in_order(task_id)
             )
-        except WorkspaceError as exc:  # this task's worktree only; the run goes on
+        except (BaseConflictError, GitError) as exc:  # this task's worktree only; run goes on
             await self.pool.release(agent_id)
             await self._block_before_start(task_id, exc)
             return

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CLEANUP_BOUND_S = 5.0  # cancelled workers get this long to kill pytest and write their status
+# A task whose work is being integrated is waited for longer: its git commands are bounded
+# by git's own timeouts, and cutting it off would leave work on the branch that the database
+# calls cancelled. (A delivery takes ~50 ms; this bound is for a git that hangs.)
+DELIVERY_BOUND_S = 120.0
 
 
 class RunStopping:
@@ -65,6 +69,13 @@ class RunStopping:
             running.cancel()
         if self.running:
             _, late = await asyncio.wait(self.running, timeout=CLEANUP_BOUND_S)
+            delivering = [t for t in late if self.running[t][0] in self.lifecycle.delivering]
+            if delivering:
+                logger.info(
+                    "waiting for %d task(s) whose work is being integrated", len(delivering)
+                )
+                await asyncio.wait(delivering, timeout=DELIVERY_BOUND_S)
+                late = {t for t in late if not t.done()}
             for straggler in late:
                 logger.warning(
                     "%s ignored cancellation for %s s", straggler.get_name(), CLEANUP_BOUND_S
@@ -105,4 +116,4 @@ class RunStopping:
         }
 
 
-__all__ = ["CLEANUP_BOUND_S", "RunStopping"]
+__all__ = ["CLEANUP_BOUND_S", "DELIVERY_BOUND_S", "RunStopping"]

@@ -47,7 +47,12 @@ from codeframe.cli.tables import (
 )
 from codeframe.cli.tasks_file import TaskSpec, load_tasks_file
 from codeframe.core.models import TaskStatus
-from codeframe.errors import CodeframeError, CommandLineError, DirtyWorkingTreeError
+from codeframe.errors import (
+    CodeframeError,
+    CommandLineError,
+    DetachedHeadError,
+    DirtyWorkingTreeError,
+)
 from codeframe.llm.live import API_KEY_ENV, MODEL_ENV
 from codeframe.llm.pricing import format_usd
 
@@ -64,9 +69,10 @@ CASSETTE), or --replay CASSETTE (offline, no key). With none of them the run is 
 {API_KEY_ENV} is set. The model is ${MODEL_ENV} or the default.
 
 The database is PROJECT/{STATE_DIR}/codeframe.db unless --db says otherwise; `codeframe
-status`, `blockers` and `answer` find it the same way. Exit status: 0 when every task
-completed, 1 when some did not, 2 for a usage error (nothing was run), 130 on Ctrl-C
-(running tasks are cancelled; the next run picks them up).
+status`, `blockers`, `answer`, `retry` and `cleanup` find it the same way. Exit status: 0
+when every task completed, 1 when some did not, 2 when nothing was run (a usage error, a
+list that does not check, uncommitted changes or a detached HEAD), 130 on Ctrl-C (running
+tasks are cancelled; the next run picks them up).
 """
 
 _EXAMPLE = """\
@@ -192,6 +198,9 @@ def run_command(args: argparse.Namespace) -> int:
                 "--commit-dirty to commit them first. Nothing was run (the tasks were added).",
                 file=sys.stderr,
             )
+            return EXIT_USAGE
+        except DetachedHeadError as exc:
+            print(f"codeframe run: {exc}. Nothing was run (the tasks were added).", file=sys.stderr)
             return EXIT_USAGE
         except CodeframeError as exc:
             print(f"codeframe run: the run stopped: {exc}", file=sys.stderr)

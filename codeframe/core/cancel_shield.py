@@ -30,9 +30,9 @@ async def finish_then_reraise(work: Coroutine[Any, Any, T], *, what: str) -> T:
         try:
             await asyncio.shield(job)
         except asyncio.CancelledError:
-            if job.done():
-                break  # the work itself was cancelled from inside: nothing left to wait for
-            cancelled = True
+            if job.cancelled():
+                raise  # the work itself was cancelled: there is no result to wait for
+            cancelled = True  # our caller was: finish first (the work may be done already)
         except Exception:
             break  # the work's own failure: raised below, unless a cancel came first
     if cancelled:

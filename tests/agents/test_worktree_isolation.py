@@ -271,7 +271,9 @@ async def test_a_stop_while_the_branch_moves_still_records_the_completed_task(
 ):
     """Found in review: a cancel that landed while git moved the user's branch let git
     finish (it must) but then marked the task cancelled, with no commit row: the branch
-    held work the database did not know. The task's status now follows the branch."""
+    held work the database did not know. The task's status now follows the branch, with
+    its events, even when the move outlasts the bound a stop gives other work."""
+    import codeframe.agents.run_stopping as run_stopping
     import codeframe.workspaces.git as git_module
 
     real_run_git = git_module.run_git
@@ -284,8 +286,10 @@ async def test_a_stop_while_the_branch_moves_still_records_the_completed_task(
         return await real_run_git(*args, **kwargs)
 
     monkeypatch.setattr(git_module, "run_git", slow_branch_move)
+    monkeypatch.setattr(run_stopping, "CLEANUP_BOUND_S", 0.05)  # far shorter than the move
     task_id = db.create_task(project_id, "Note A")
-    lead = lead_for(db, project_id, repo, ScriptedClient(default=NOTE_A))
+    recorder = BroadcastRecorder()
+    lead = lead_for(db, project_id, repo, ScriptedClient(default=NOTE_A), ws_manager=recorder)
     run = asyncio.create_task(lead.start_multi_agent_execution())
     async with asyncio.timeout(30):
         await moving.wait()
@@ -296,6 +300,7 @@ async def test_a_stop_while_the_branch_moves_still_records_the_completed_task(
     assert (repo / "notes_a.py").read_text() == "A = 1\n"  # the branch moved
     assert db.get_task(task_id)["status"] == TaskStatus.COMPLETED
     assert commits_frame(db, project_id)["task_id"].tolist() == [task_id]
+    assert [m["task_id"] for m in recorder.of_type("commit_created")] == [task_id]
     assert ours_left(repo) == ([], "")
 
 

@@ -53,3 +53,29 @@ async def test_the_works_failure_is_raised_and_under_a_cancel_logged(
     with caplog.at_level(logging.WARNING), pytest.raises(asyncio.CancelledError):
         await outer
     assert "writing the row failed while its caller was being cancelled: disk full" in caplog.text
+
+
+async def test_a_cancel_that_lands_as_the_work_finishes_is_not_lost() -> None:
+    """Found in review: a cancel arriving after the work's last step, before the caller
+    resumed, returned the result and dropped the cancel."""
+
+    async def quick() -> str:
+        return "done"
+
+    async def caller() -> str:
+        return await finish_then_reraise(quick(), what="w")
+
+    outer = asyncio.create_task(caller())
+    await asyncio.sleep(0)  # the caller is now waiting on the shielded work
+    await asyncio.sleep(0)  # ...which has finished; the caller has not resumed yet
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
+
+
+async def test_work_cancelled_from_inside_is_a_cancel() -> None:
+    async def cancels_itself() -> None:
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await finish_then_reraise(cancels_itself(), what="w")
