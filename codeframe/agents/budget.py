@@ -9,12 +9,15 @@ blocker with a figure gives the task a new budget.
 Tasks run concurrently, so the run's check also counts the bounds of calls already under
 way: each call reserves its bound when it passes the check and gives it back once its real
 cost is recorded. Otherwise every worker could pass the check before any reply came back,
-and together they could spend several times the budget.
+and together they could spend several times the budget. A call that would fit but for the
+calls under way waits for them (each is bounded by its own timeout) and is checked again,
+so running tasks side by side ends where running them one by one would.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from codeframe.errors import BudgetExceededError
 from codeframe.llm.pricing import format_usd
@@ -31,6 +34,7 @@ class RunBudget:
     reserved: float = 0.0
     #: A call was refused because it could pass the run's budget.
     exhausted: bool = False
+    _released: asyncio.Event | None = field(default=None, repr=False)
 
     @property
     def reached(self) -> bool:
@@ -38,19 +42,35 @@ class RunBudget:
         starts no new task)."""
         return self.exhausted or (self.limit is not None and self.spent >= self.limit)
 
+    async def reserve(self, estimate: float) -> float:
+        """Reserve ``estimate`` for a call and return what was reserved (0 without a limit).
+
+        Waits while only calls under way stand in the way; raises
+        :class:`~codeframe.errors.BudgetExceededError` once what is spent leaves too little.
+        """
+        if self.limit is None:
+            return 0.0
+        while self.spent + self.reserved + estimate > self.limit:
+            if self.spent + estimate > self.limit:
+                self.exhausted = True
+                raise over_budget("run", self.spent, self.limit, estimate)
+            if self._released is None:
+                self._released = asyncio.Event()
+            await self._released.wait()
+        self.reserved += estimate
+        return estimate
+
     def release(self, reservation: float) -> None:
-        """Give back what :func:`check_call` reserved for a call that has ended."""
+        """Give back what :meth:`reserve` reserved for a call whose cost is now recorded."""
         self.reserved = max(self.reserved - reservation, 0.0)
+        if self._released is not None:
+            self._released.set()  # the waiting calls look again
+            self._released = None
 
 
-def over_budget(
-    scope: str, spent: float, limit: float, estimate: float, *, under_way: float = 0.0
-) -> BudgetExceededError:
+def over_budget(scope: str, spent: float, limit: float, estimate: float) -> BudgetExceededError:
     """The error that blocks a task whose next call could pass the ``scope``'s budget."""
     who = "the task" if scope == "task" else "the run"
-    pending = ""
-    if under_way > 0:
-        pending = f", and calls under way could cost up to {format_usd(under_way)} more"
     if scope == "task":
         question = "Answer with a new budget for this task, in dollars, to continue."
     else:
@@ -59,8 +79,8 @@ def over_budget(
             "start a run with a larger budget to continue."
         )
     return BudgetExceededError(
-        f"{who} spent {format_usd(spent)} of {format_usd(limit)}{pending}; the next call could "
-        f"cost up to {format_usd(estimate)}",
+        f"{who} spent {format_usd(spent)} of {format_usd(limit)}; the next call could cost up "
+        f"to {format_usd(estimate)}",
         scope=scope,
         spent=spent,
         limit=limit,
@@ -69,25 +89,11 @@ def over_budget(
     )
 
 
-def check_call(
-    *,
-    estimate: float,
-    task_spent: float,
-    task_limit: float | None,
-    run: RunBudget | None,
-) -> float:
+def check_call(*, estimate: float, task_spent: float, task_limit: float | None) -> None:
     """Raise :class:`BudgetExceededError` if a call costing up to ``estimate`` would pass the
-    task's limit or the run's (counting the calls under way); else reserve ``estimate`` on
-    the run and return what was reserved, for :meth:`RunBudget.release` after the call."""
+    task's limit (the run's is :meth:`RunBudget.reserve`)."""
     if task_limit is not None and task_spent + estimate > task_limit:
         raise over_budget("task", task_spent, task_limit, estimate)
-    if run is None or run.limit is None:
-        return 0.0
-    if run.spent + run.reserved + estimate > run.limit:
-        run.exhausted = True
-        raise over_budget("run", run.spent, run.limit, estimate, under_way=run.reserved)
-    run.reserved += estimate
-    return estimate
 
 
 __all__ = ["RunBudget", "check_call", "over_budget"]

@@ -27,7 +27,7 @@ def pricing_model(worker: WorkerAgent, client: object, reply: object = None) -> 
     return str(getattr(reply, "model", None) or worker.model)
 
 
-def check_budget(worker: WorkerAgent, request: ChangeRequest, client: object) -> float:
+async def check_budget(worker: WorkerAgent, request: ChangeRequest, client: object) -> float:
     """Refuse a call that could take the task or the run past its budget
     (:class:`~codeframe.errors.BudgetExceededError`); else what the call reserved on the
     run's budget, to release once the call is recorded."""
@@ -43,7 +43,8 @@ def check_budget(worker: WorkerAgent, request: ChangeRequest, client: object) ->
     if bound is None:
         return 0.0  # a model without a price cannot be budgeted (its calls cost unknown)
     spent = 0.0 if execution is None else execution.task_spent
-    return check_call(estimate=bound, task_spent=spent, task_limit=task_limit, run=run)
+    check_call(estimate=bound, task_spent=spent, task_limit=task_limit)
+    return 0.0 if run is None else await run.reserve(bound)
 
 
 def call_cost(worker: WorkerAgent, reply: object, usage: TokenUsage) -> float | None:

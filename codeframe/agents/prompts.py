@@ -58,17 +58,18 @@ def _clip(text: str, limit: int) -> str:
 
 # pytest's summary ends "… in 0.12s" and tracebacks show "<Obj object at 0x7f…>". Neither
 # tells the model anything, and without them the same failure gives the same prompt on
-# every run, so recorded sessions replay. Neither do the "^^^^" lines under a traceback's
-# source line: they come and go with the Python build (3.11+, PYTHONNODEBUGRANGES, -X
-# no_debug_ranges), and the "> " line already marks where the failure is.
+# every run, so recorded sessions replay. Neither do the "^^^^" lines pytest draws under
+# the failing source line (the one it marks with ">"): they come and go with the Python
+# build (3.11+, PYTHONNODEBUGRANGES, -X no_debug_ranges), and the ">" already marks where
+# the failure is. Caret lines anywhere else (a test's own output) are kept.
 _PYTEST_DURATION = re.compile(r" in \d+(?:\.\d+)?s(?=(?: =+)?$)", re.MULTILINE)
 _OBJECT_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
-_POSITION_MARKERS = re.compile(r"^[ \t]*[~^]*\^[~^]*[ \t]*\n", re.MULTILINE)
+_POSITION_MARKERS = re.compile(r"^(>.*\n)[ \t]*[~^]*\^[~^]*[ \t]*$\n?", re.MULTILINE)
 
 
 def stable_test_output(text: str) -> str:
     """pytest output without what differs between runs and machines, not between failures."""
-    text = _POSITION_MARKERS.sub("", _PYTEST_DURATION.sub("", text))
+    text = _POSITION_MARKERS.sub(r"\1", _PYTEST_DURATION.sub("", text))
     return _OBJECT_ADDRESS.sub(">", text)
 
 

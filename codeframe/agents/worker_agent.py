@@ -242,7 +242,7 @@ class WorkerAgent:
         """Ask for changes once, inside the timeout; the call is recorded in the ledger."""
         request = ChangeRequest.of_prompt(self.model, self.max_tokens, self.system_prompt(), prompt)
         client = self._claude()
-        reserved = check_budget(self, request, client)
+        reserved = await check_budget(self, request, client)
 
         def record(call: CallRecord) -> None:
             if task_id is not None:

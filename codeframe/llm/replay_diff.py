@@ -20,22 +20,36 @@ def prompt_text(messages: Sequence[object]) -> str:
     return "\n".join(user_texts(messages))
 
 
-def _quote(line: str | None) -> str:
+def _quote(line: str | None, start: int) -> str:
     if line is None:
         return "(nothing: the prompt ends before it)"
-    shown = line if len(line) <= _QUOTE else line[:_QUOTE] + "…"
-    return repr(shown)
+    shown = line[start : start + _QUOTE]
+    return repr(("…" if start else "") + shown + ("…" if start + _QUOTE < len(line) else ""))
 
 
 def first_difference(recorded: str, asked: str) -> str | None:
-    """``"line 14: recorded '…', asked '…'"``; ``None`` when the texts are equal."""
+    """``"line 14, column 3: recorded '…', asked '…'"``; ``None`` when the texts are equal.
+
+    Long lines are quoted from a little before the first differing character, so the two
+    quotes always show the difference.
+    """
     pairs = zip_longest(recorded.splitlines(), asked.splitlines())
     for number, (was, now) in enumerate(pairs, start=1):
         if was != now:
-            return f"line {number}: recorded {_quote(was)}, asked {_quote(now)}"
-    if recorded != asked:  # the same lines, different line endings or a final newline
-        return "the same lines with different line endings"
+            column = _first_differing_column(was or "", now or "")
+            start = max(column - _QUOTE // 3, 0) if column >= _QUOTE else 0
+            where = f"line {number}, column {column + 1}"
+            return f"{where}: recorded {_quote(was, start)}, asked {_quote(now, start)}"
+    if recorded != asked:  # the same lines, split differently (line endings, a final one)
+        return "the same lines, with different line breaks"
     return None
+
+
+def _first_differing_column(a: str, b: str) -> int:
+    for column, (x, y) in enumerate(zip(a, b, strict=False)):  # up to the shorter one
+        if x != y:
+            return column
+    return min(len(a), len(b))
 
 
 def miss_note(recorded: str, asked: str) -> str:

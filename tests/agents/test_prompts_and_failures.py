@@ -59,14 +59,17 @@ def test_correction_prompt_keeps_the_tail_of_long_output():
 
 
 def test_test_output_reads_the_same_with_or_without_position_markers():
-    """What a Python build draws under a failing line is dropped; what failed is kept."""
+    """What a Python build draws under the failing line is dropped; what failed is kept,
+    and so are caret lines a test prints itself (found in review)."""
     with_markers = (
         "    def test_x():\n"
         ">       catalogue = Catalogue([DUNE])\n"
         "                    ^^^^^^^^^^^^^^^^^\n"
-        "        total = a[0] + b\n"
+        ">       total = a[0] + b\n"
         "                ~~~~~^~~\n"
         "E       ValueError: bad <thing at 0x7f3a2b>\n"
+        "----- Captured stdout call -----\n"
+        "    ^^^^\n"
         "1 failed, 2 passed in 0.12s\n"
     )
     without = with_markers.replace("                    ^^^^^^^^^^^^^^^^^\n", "").replace(
@@ -76,8 +79,10 @@ def test_test_output_reads_the_same_with_or_without_position_markers():
     assert stable_test_output(with_markers) == (
         "    def test_x():\n"
         ">       catalogue = Catalogue([DUNE])\n"
-        "        total = a[0] + b\n"
+        ">       total = a[0] + b\n"
         "E       ValueError: bad <thing>\n"
+        "----- Captured stdout call -----\n"
+        "    ^^^^\n"
         "1 failed, 2 passed\n"
     )
     assert stable_test_output("E   assert '^' == '~'\n") == "E   assert '^' == '~'\n"

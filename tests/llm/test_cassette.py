@@ -137,7 +137,7 @@ async def test_a_miss_names_the_first_line_where_its_turn_was_recorded_different
     with pytest.raises(ReplayMissError) as info:
         await replay.messages.create(**changed)
     assert (
-        "the recording of that turn differs at line 5: "
+        "the recording of that turn differs at line 5, column 17: "
         "recorded 'E   ValueError: bad in <root>/app.py', "
         "asked 'E   ValueError: worse in <root>/app.py'"
     ) in str(info.value)
