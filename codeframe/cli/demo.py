@@ -25,9 +25,10 @@ def add_demo_parser(commands: Any) -> None:
         "demo",
         help="run the bundled demo on a copy of its sample project",
         description=(
-            "Copy the bookshelf sample project to a work folder and let the lead agent and "
-            "its workers run nine tasks on it, then print the tasks, test results, "
-            "correction attempts and blockers. Offline (a scripted Claude) unless --live."
+            "Copy the bookshelf sample project to a work folder (made a git repository) and "
+            "let the lead agent and its workers run nine tasks on it, each in a worktree of "
+            "its own, then print the tasks, test results, correction attempts, blockers and "
+            "commits. Offline (a scripted Claude) unless --live."
         ),
     )
     demo.add_argument(
