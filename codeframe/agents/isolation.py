@@ -237,7 +237,7 @@ async def open_workspaces(
     runner: SuiteRunner,
     commit_dirty: bool = False,
     identity: GitIdentity | None = None,
-    stale_locks_before: float | None = None,
+    stale_locks_between: tuple[float, float] | None = None,
 ) -> Workspaces:
     """The run's workspaces for ``mode`` ("auto", "worktree" or "shared").
 
@@ -253,8 +253,9 @@ async def open_workspaces(
     manager = WorktreeManager(project_root, identity=identity)
     try:
         await ignore_our_folders(project_root)
+        after, before = stale_locks_between or (None, None)
         base = await manager.open_run(
-            commit_dirty=commit_dirty, stale_locks_before=stale_locks_before
+            commit_dirty=commit_dirty, stale_locks_before=before, stale_locks_after=after
         )
     except WorkspaceUnavailableError as exc:
         if mode == "worktree":

@@ -263,6 +263,7 @@ class LeadAgent:
 
     async def _open_workspaces(self, run_id: int) -> Workspaces:
         assert self.codebase_index is not None  # built by _equip_workers
+        dead_run = self.db.dead_run_span(self.project_id, before=run_id)
         return await open_workspaces(
             self.isolation,
             self.project_root,
@@ -272,7 +273,7 @@ class LeadAgent:
             runner=self.test_runner or TestRunner(self.project_root),
             commit_dirty=self.commit_dirty,
             identity=self.git_identity,
-            stale_locks_before=self.db.last_dead_heartbeat(self.project_id, before=run_id),
+            stale_locks_between=dead_run,
         )
 
     async def cleanup_workspaces(self) -> list[RemovedWorkspace]:

@@ -50,6 +50,10 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 def _age_s(stamp: object, now: datetime) -> float | None:
     """Seconds since an ISO-8601 UTC stamp; ``None`` if it cannot be read."""
     if not isinstance(stamp, str):
@@ -234,10 +238,10 @@ class RunsMixin(Store):
         )
         return [int(row[0]) for row in rows]
 
-    def last_dead_heartbeat(self, project_id: int, *, before: int) -> float | None:
-        """When a run this one took over last showed life (seconds since the epoch).
+    def dead_run_span(self, project_id: int, *, before: int) -> tuple[float, float] | None:
+        """When a run this one took over started and last showed life (epoch seconds).
 
-        A lock file that run's git left is older than this for sure; ``None`` when the run
+        A lock file that run's git left was made between the two; ``None`` when the run
         before ``before`` ended normally (or there was none).
         """
         row = self._one(
@@ -247,8 +251,8 @@ class RunsMixin(Store):
         )
         if row is None or "taken over" not in (row["note"] or ""):
             return None
-        stamp = row["heartbeat_at"] or row["started_at"]
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+        started = _epoch(row["started_at"])
+        return started, _epoch(row["heartbeat_at"]) if row["heartbeat_at"] else started
 
     def get_runs(self, project_id: int) -> list[Row]:
         """A project's runs, oldest first, ``summary`` decoded."""

@@ -128,14 +128,20 @@ def _admin_folder(worktree: Path) -> Path | None:
 
 
 def recover_user_locks(
-    git_dir: Path, common_dir: Path, branch: str, older_than: float | None
+    git_dir: Path,
+    common_dir: Path,
+    branch: str,
+    older_than: float | None,
+    *,
+    made_after: float | None = None,
 ) -> Recovery:
     """Remove the user's locks that a dead run's integration could have left, if old enough.
 
     These are the files an interrupted ``merge --ff-only`` in the checkout or ``update-ref``
     of the integration branch leaves: ``index.lock``, ``HEAD.lock``, ``ORIG_HEAD.lock`` of
     the checkout, the branch's ref lock and ``packed-refs.lock``. With ``older_than=None``
-    none is touched; any found is reported in ``left``.
+    none is touched; any found is reported in ``left``. A lock made before ``made_after``
+    (the dead run's start) cannot be that run's: it is the user's, and is left too.
     """
     recovery = Recovery()
     candidates = [
@@ -150,7 +156,7 @@ def recover_user_locks(
             modified = lock.stat().st_mtime
         except FileNotFoundError:
             continue
-        if older_than is not None and modified < older_than:
+        if older_than is not None and modified < older_than and modified >= (made_after or 0):
             _unlink(lock, recovery, "stale lock in the repository, older than the dead run")
         else:
             recovery.left.append(f"{lock} (may belong to a git command running now; left alone)")

@@ -28,12 +28,19 @@ logger = logging.getLogger(__name__)
 
 
 async def recover(
-    repo: Repository, pool: WorktreePool, branch: str, stale_locks_before: float | None
+    repo: Repository,
+    pool: WorktreePool,
+    branch: str,
+    stale_locks_before: float | None,
+    *,
+    made_after: float | None = None,
 ) -> Recovery:
     """Clear what a killed run left; adopt its idle worktrees and note its kept ones."""
     layout = repo.layout
     recovery = recover_our_locks(layout.common_dir, layout.folder, repo.branch_prefix)
-    user = recover_user_locks(layout.git_dir, layout.common_dir, branch, stale_locks_before)
+    user = recover_user_locks(
+        layout.git_dir, layout.common_dir, branch, stale_locks_before, made_after=made_after
+    )
     recovery.removed.extend(user.removed)
     recovery.left.extend(user.left)
     for path in recovery.half_made:

@@ -107,7 +107,11 @@ class WorktreeManager:
     # -- opening a run -------------------------------------------------------------------
 
     async def open_run(
-        self, *, commit_dirty: bool = False, stale_locks_before: float | None = None
+        self,
+        *,
+        commit_dirty: bool = False,
+        stale_locks_before: float | None = None,
+        stale_locks_after: float | None = None,
     ) -> RunBase:
         """Start a run on the branch checked out now, at its current commit.
 
@@ -120,7 +124,8 @@ class WorktreeManager:
         pruned, half-made ones removed, every lock file in our worktrees and on our
         branches removed, and the user's locks that an interrupted integration leaves
         (``index.lock`` and friends) removed only if older than ``stale_locks_before``
-        (seconds since the epoch, e.g. the dead run's last heartbeat; None: never).
+        (seconds since the epoch, e.g. the dead run's last heartbeat; None: never) and not
+        older than ``stale_locks_after`` (the dead run's start: an older lock is not its).
         ``RunBase.recovered`` lists what was removed.
         """
         if self._run is not None:
@@ -154,7 +159,9 @@ class WorktreeManager:
             relative = layout.folder.relative_to(layout.toplevel).as_posix()
             if ensure_excluded(layout.exclude_file, exclude_pattern(relative)):
                 logger.info("ignoring %s through %s", layout.folder, layout.exclude_file)
-        recovery = await recover(repo, self._pool, branch, stale_locks_before)
+        recovery = await recover(
+            repo, self._pool, branch, stale_locks_before, made_after=stale_locks_after
+        )
         base = head.stdout.strip()
         dirty_commit = None
         dirty = await self._dirty_paths(layout)

@@ -87,6 +87,28 @@ async def test_open_run_removes_what_a_killed_run_left(repo: Path) -> None:
     git_sync(repo, "worktree", "unlock", str(pooled.path))
 
 
+async def test_a_user_lock_older_than_the_dead_run_is_not_its_and_stays(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in review: a lock older than the dead run's last heartbeat was removed even when
+    it predated the run itself (a `git commit` whose editor was open since before): only the
+    dead run's own window counts now."""
+    dead = WorktreeManager(repo)
+    await dead.open_run()
+    users_lock = repo / ".git/index.lock"
+    users_lock.write_text("")
+    age(users_lock, 3600)  # taken an hour ago, long before the dead run started
+
+    run = await WorktreeManager(repo).open_run(
+        stale_locks_before=time.time() - 60, stale_locks_after=time.time() - 600
+    )
+
+    assert users_lock.exists()
+    assert not any(str(users_lock) in line for line in run.recovered)
+    assert f"found {users_lock} (may belong to a git command running now" in caplog.text
+    users_lock.unlink()
+
+
 async def test_the_next_run_reuses_the_dead_runs_worktrees(repo: Path) -> None:
     dead = WorktreeManager(repo)
     await dead.open_run()
