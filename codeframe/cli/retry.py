@@ -50,14 +50,13 @@ def add_retry_parser(commands: Any) -> None:
 def retry_command(args: argparse.Namespace) -> int:
     location = locate(args)
     db = open_existing(location)
-    if db is None:
-        raise CommandLineError(
-            f"{location.project_dir} has no codeframe database yet ({location.db_path})"
-        )
+    project = None if db is None else find_project(db, location.project_dir)
+    if db is None or project is None:  # as `cleanup` and `status` say it: nothing to do
+        print_lines([f"No failed task: {location.project_dir} has no tasks yet."])
+        if db is not None:
+            db.close()
+        return EXIT_OK
     with db:
-        project = find_project(db, location.project_dir)
-        if project is None:
-            raise CommandLineError(f"no project for {location.project_dir} in {location.db_path}")
         from codeframe.agents.lead_agent import LeadAgent
 
         lead = LeadAgent(int(project["id"]), db, project_root=location.project_dir)

@@ -157,6 +157,8 @@ def test_a_failed_task_is_retried_once_its_cause_is_mended(cli: Cli, calc, casse
     assert f"`codeframe retry --project {calc}` puts them back" in wrong.out
     assert cli("run", tasks, "--project", calc, "--replay", cassettes["multiply"]).code == 1
 
+    elsewhere = cli("retry", "--project", tmp_path)  # a folder with no tasks: nothing to do
+    assert (elsewhere.code, "has no tasks yet" in elsewhere.out) == (0, True)
     not_failed = cli("retry", "2", "--project", calc)
     assert (not_failed.code, "not failed: 2" in not_failed.err) == (2, True)
 
