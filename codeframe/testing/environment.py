@@ -41,6 +41,13 @@ def _is_secret(name: str, value: str, keys: list[str]) -> bool:
     )
 
 
+# Each of these changes what pytest prints, not what the tests do: colour forcing, and
+# pytest's "running on CI" switch (CI, BUILD_NUMBER), which stops it cutting the short
+# summary's lines to the terminal width, so the same failure read 250 characters longer
+# on a CI machine and a recorded session stopped replaying there.
+_OUTPUT_STYLE_VARIABLES = ("FORCE_COLOR", "PY_COLORS", "CLICOLOR_FORCE", "CI", "BUILD_NUMBER")
+
+
 def build_child_env(
     base: Mapping[str, str],
     *,
@@ -63,7 +70,7 @@ def build_child_env(
     # The same failure should read the same everywhere (a notebook kernel sets FORCE_COLOR,
     # terminals differ in width): the output goes to the model and into recorded sessions.
     env["COLUMNS"] = "100"
-    for name in ("FORCE_COLOR", "PY_COLORS", "CLICOLOR_FORCE"):
+    for name in _OUTPUT_STYLE_VARIABLES:
         env.pop(name, None)
     if not plugin_autoload:
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"

@@ -79,3 +79,15 @@ async def test_the_bundled_cassette_replays_on_a_python_that_draws_no_position_m
 
     assert (result.summary["completed"], result.summary["blocked"]) == (6, 3)
     assert replay.remaining == 0
+
+
+async def test_the_bundled_cassette_replays_on_a_ci_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """pytest stops cutting its summary lines to the width when CI is set; CI machines
+    set it, and the prompt quoting that summary must not change with it."""
+    monkeypatch.setenv("CI", "true")
+    replay = ReplayClient(BUNDLED, root=tmp_path.resolve() / PROJECT_DIR)
+    result = await run_demo(tmp_path, client=replay, max_concurrent=4)
+
+    assert (result.summary["completed"], result.summary["blocked"]) == (6, 3)

@@ -19,6 +19,13 @@ def test_colour_forcing_is_dropped_and_the_width_fixed() -> None:
     assert env["PATH"] == "/usr/bin"
 
 
+def test_pytests_ci_switch_is_turned_off_so_summaries_are_cut_alike_everywhere() -> None:
+    env = build_child_env({"CI": "true", "BUILD_NUMBER": "512", "PATH": "/usr/bin"})
+    assert "CI" not in env and "BUILD_NUMBER" not in env
+    # A project whose tests need it passes it on purpose.
+    assert build_child_env({}, overrides={"CI": "1"})["CI"] == "1"
+
+
 def test_a_caller_may_still_choose_a_width() -> None:
     assert build_child_env({}, overrides={"COLUMNS": "80"})["COLUMNS"] == "80"
 
