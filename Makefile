@@ -4,16 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench faults lab clean
+.PHONY: install demo test lint bench faults lab clean constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Re-installs when pyproject.toml changes; pip's own chatter is kept quiet.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+# Re-installs when pyproject.toml or constraints.txt changes, at the versions
+# constraints.txt pins; pip's own chatter is kept quiet.
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# Pin the newest versions pyproject.toml's ranges allow: a fresh venv, then its freeze.
+constraints:
+	rm -rf .venv-constraints
+	$(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	{ sed -n '/^#/p' constraints.txt; .venv-constraints/bin/python -m pip freeze \
+		--exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .venv-constraints
 
 install: $(STAMP)
 
@@ -42,7 +54,7 @@ faults: $(STAMP)
 # JupyterLab on the notebooks; an extra, since the demo and the tests do not need it.
 # More options through LAB_ARGS, e.g. make lab LAB_ARGS="--no-browser --port 8890".
 lab: $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,lab]'
+	$(PIP) install --quiet -c constraints.txt -e '.[dev,lab]'
 	cd notebooks && ../$(BIN)/jupyter lab $(LAB_ARGS)
 
 clean:
