@@ -212,6 +212,8 @@ def test_the_loader_refuses_two_folders_for_one_task(tmp_path: Path):
 
 def test_pytest_does_not_collect_the_reply_tests_even_under_the_package():
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    # Collecting imports the packaged sample's modules; their bytecode must not land in it.
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     done = subprocess.run(
         [
             sys.executable,
