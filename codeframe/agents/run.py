@@ -1,8 +1,15 @@
-"""One run of a project's task list: the ready queue, the running set, outcomes, stopping.
+"""One run of a project's task list: the ready queue, the lanes that run it, outcomes, stopping.
 
-Event-driven: each finished worker wakes the loop through a completion queue, so nothing
-polls. The run keeps its own work list (which tasks it may still start, and what it needs
-to order them) but no copy of task statuses: every status change is a
+Tasks run in *lanes*, up to the run's concurrency: a lane runs a task's worker, settles its
+outcome, then starts the next ready task in the same step of the event loop. Handing a
+finished task's slot straight to its successor keeps the lanes' waits for Claude spread
+out; when a separate loop settled outcomes and started successors, every wave of tasks
+finished, settled and restarted in lock-step, and at 50 tasks at once each wave paid all
+50 tasks' CPU before any of them was waiting again. Nothing polls: a lane that ends, or a
+task that becomes ready (an answered blocker), wakes the run through a queue.
+
+The run keeps its own work list (which tasks it may still start, and what it needs to order
+them) but no copy of task statuses: every status change is a
 :class:`~codeframe.agents.lifecycle.TaskLifecycle` transition, and how a task ended is read
 from the lifecycle — the one channel, whether the worker returned, was cancelled while
 announcing its outcome, or raised.
@@ -14,7 +21,7 @@ import asyncio
 import heapq
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +42,15 @@ if TYPE_CHECKING:
     from codeframe.agents.lead_agent import LeadAgent
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerEnded:
+    """How a worker's ``execute_task`` call ended: returned, raised, or was cancelled."""
+
+    result: Any = None
+    error: Exception | None = None
+    cancelled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +116,12 @@ class Run(RunBlocking, RunStopping):
         # blocked or settled. A work list, not a record of statuses.
         self.waiting: set[int] = set()
         self.ready: list[tuple[tuple[int, int, int], int]] = []
+        self.lanes: set[asyncio.Task[None]] = set()
+        # The lanes running a task now, and which task (and agent) each runs.
         self.running: dict[asyncio.Task[Any], tuple[int, str]] = {}
-        # Each task's done-callback lands here: O(1) per completion, where asyncio.wait
-        # would re-register a callback on every running task each time one finishes.
-        self.finished: asyncio.Queue[asyncio.Task[Any] | None] = asyncio.Queue()
+        # Each lane's done-callback lands here (``None`` only wakes the run): O(1) per
+        # lane, where asyncio.wait would re-register a callback on every lane each time.
+        self.finished: asyncio.Queue[asyncio.Task[None] | None] = asyncio.Queue()
         self.final_count = 0
         self.unblocked: set[int] = set()
 
@@ -151,14 +169,50 @@ class Run(RunBlocking, RunStopping):
         for task_id in self.resolver.get_ready_tasks():
             if task_id in self.waiting:
                 self._push(task_id)
-        while self.ready or self.running:
-            while self.ready and len(self.running) < self.limit and not self._out_of_budget():
-                await self._start(heapq.heappop(self.ready)[1])
-            if not self.running:
-                break
-            finished = await self.finished.get()
-            if finished is not None:  # None only wakes the loop: a task came back
-                await self._finish(finished)
+        self._open_lanes()
+        while self.lanes:
+            ended = await self.finished.get()
+            if ended is not None:  # None only wakes the run: a task came back
+                self.lanes.discard(ended)
+                ended.result()  # a lane that raised ends the run with its error, as before
+            self._open_lanes()
+
+    def _open_lanes(self) -> None:
+        """Start a lane for each ready task, up to the run's concurrency."""
+        while len(self.lanes) < self.limit and (task_id := self._next_ready()) is not None:
+            lane = asyncio.create_task(self._lane(task_id), name=f"codeframe-lane-{task_id}")
+            self.lanes.add(lane)
+            lane.add_done_callback(self.finished.put_nowait)
+
+    def _next_ready(self) -> int | None:
+        if not self.ready or self._out_of_budget():
+            return None
+        return heapq.heappop(self.ready)[1]
+
+    async def _lane(self, task_id: int | None) -> None:
+        """Run ready tasks one after another until none is left for this lane."""
+        lane = asyncio.current_task()
+        assert lane is not None
+        while task_id is not None:
+            await self._run_one(lane, task_id)
+            task_id = self._next_ready()
+            self._open_lanes()  # tasks this one made ready, beyond the one taken here
+
+    async def _run_one(self, lane: asyncio.Task[Any], task_id: int) -> None:
+        started = await self._start(task_id)
+        if started is None:
+            return
+        agent_id, job = started
+        self.running[lane] = (task_id, agent_id)
+        try:
+            ended = WorkerEnded(result=await job)
+        except asyncio.CancelledError:
+            if lane.cancelling():
+                raise  # the run is stopping: its clean-up settles this task
+            ended = WorkerEnded(cancelled=True)  # the worker itself was cancelled
+        except Exception as exc:
+            ended = WorkerEnded(error=exc)
+        await self._finish(lane, ended)
 
     def take_back(self, task_id: int, *, schedule: bool = True) -> None:
         """A blocked task is ``pending`` again (answered, or released): it runs in this run.
@@ -194,7 +248,9 @@ class Run(RunBlocking, RunStopping):
     def _push(self, task_id: int) -> None:
         heapq.heappush(self.ready, (self.plan[task_id].order, task_id))
 
-    async def _start(self, task_id: int) -> None:
+    async def _start(self, task_id: int) -> tuple[str, Coroutine[Any, Any, Any]] | None:
+        """Hand the task to an agent; its agent and the worker's call, or ``None`` when the
+        task's workspace could not be opened (the task is blocked instead)."""
         planned = self.plan[task_id]
         if task_id in self.unblocked:
             self.unblocked.discard(task_id)
@@ -214,7 +270,7 @@ class Run(RunBlocking, RunStopping):
         except (BaseConflictError, GitError) as exc:  # this task's worktree only; run goes on
             await self.pool.release(agent_id)
             await self._block_before_start(task_id, exc)
-            return
+            return None
         except BaseException:
             await self.pool.release(agent_id)
             raise
@@ -237,9 +293,7 @@ class Run(RunBlocking, RunStopping):
             if workspace is None  # stand-in workers need not know about workspaces
             else worker.execute_task(task, workspace=workspace)
         )
-        running = asyncio.create_task(job, name=f"task-{task_id}")
-        self.running[running] = (task_id, agent_id)
-        running.add_done_callback(self.finished.put_nowait)
+        return agent_id, job
 
     def _may_retry(self, task_id: int) -> bool:
         """Whether a retryable failure of this task still has a run left in this run."""
@@ -260,9 +314,7 @@ class Run(RunBlocking, RunStopping):
         place = self._topological
         return sorted(needed, key=lambda dep: (place.get(dep, len(place)), dep))
 
-    async def _outcome(
-        self, task_id: int, agent_id: str, finished: asyncio.Task[Any]
-    ) -> Outcome | None:
+    async def _outcome(self, task_id: int, agent_id: str, ended: WorkerEnded) -> Outcome | None:
         """How a finished worker's task ended; ``None`` if it was stopped before it ended.
 
         The lifecycle knows whenever the worker wrote a final status — even if it was then
@@ -271,11 +323,9 @@ class Run(RunBlocking, RunStopping):
         using the run's lifecycle (a stand-in) has its result recorded here.
         """
         known = self.lifecycle.outcome(task_id)
-        if known is not None or finished.cancelled():
+        if known is not None or ended.cancelled:
             return known
-        exc = finished.exception()
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            return None  # an interrupt, as a cancel is: the stop's sweep marks it cancelled
+        exc = ended.error
         secrets = (self.pool.api_key,)
         if exc is not None:
             logger.error(
@@ -283,7 +333,7 @@ class Run(RunBlocking, RunStopping):
             )
             error = redact(f"{type(exc).__name__}: {exc}", secrets)
             return await self.lifecycle.fail(task_id, error=error, retryable=False)
-        return await self._record_reported(task_id, agent_id, finished.result())
+        return await self._record_reported(task_id, agent_id, ended.result)
 
     async def _record_reported(
         self, task_id: int, agent_id: str, result: Mapping[str, Any]
@@ -307,17 +357,19 @@ class Run(RunBlocking, RunStopping):
             task_id, error=message, retryable=bool(result.get("retryable", True)), output=output
         )
 
-    async def _finish(self, finished: asyncio.Task[Any]) -> None:
-        task_id, agent_id = self.running.pop(finished)
+    async def _finish(self, lane: asyncio.Task[Any], ended: WorkerEnded) -> None:
+        task_id, agent_id = self.running[lane]
         outcome: Outcome | None = None
         try:
-            outcome = await self._outcome(task_id, agent_id, finished)
+            outcome = await self._outcome(task_id, agent_id, ended)
             # Requeued before anything else awaits, so a stop arriving later finds the
             # task pending — never a retryable ``failed`` left behind.
             retry = outcome is not None and self._should_retry(task_id, outcome)
             if retry and outcome is not None and not outcome.requeued:
                 await self.lifecycle.requeue(task_id)
         finally:
+            # Out of ``running`` only now: a stop landing above still settles this task.
+            del self.running[lane]
             await self.pool.release(agent_id)
             await self.workspaces.release(task_id, None if outcome is None else outcome.status)
         if outcome is None:
@@ -350,4 +402,4 @@ class Run(RunBlocking, RunStopping):
         await self._progress()
 
 
-__all__ = ["CLEANUP_BOUND_S", "PlannedTask", "Run"]
+__all__ = ["CLEANUP_BOUND_S", "PlannedTask", "Run", "WorkerEnded"]

@@ -35,6 +35,7 @@ class RunStopping:
     pool: AgentPoolManager
     lifecycle: TaskLifecycle
     project_id: int
+    lanes: set[asyncio.Task[None]]
     running: dict[asyncio.Task[Any], tuple[int, str]]
     retries: int
     started: float
@@ -65,11 +66,16 @@ class RunStopping:
             raise
 
     async def _stop(self) -> None:
-        for running in self.running:
-            running.cancel()
-        if self.running:
-            _, late = await asyncio.wait(self.running, timeout=CLEANUP_BOUND_S)
-            delivering = [t for t in late if self.running[t][0] in self.lifecycle.delivering]
+        lanes = self.lanes | self.running.keys()
+        for lane in lanes:
+            lane.cancel()
+        if lanes:
+            _, late = await asyncio.wait(lanes, timeout=CLEANUP_BOUND_S)
+            delivering = [
+                t
+                for t in late
+                if t in self.running and self.running[t][0] in self.lifecycle.delivering
+            ]
             if delivering:
                 logger.info(
                     "waiting for %d task(s) whose work is being integrated", len(delivering)
@@ -80,8 +86,9 @@ class RunStopping:
                 logger.warning(
                     "%s ignored cancellation for %s s", straggler.get_name(), CLEANUP_BOUND_S
                 )
-        for finished, (task_id, _agent_id) in self.running.items():
-            outcome = self.lifecycle.outcome(task_id) if finished.done() else None
+        # A copy: a lane that ignored its cancel may still end while this awaits.
+        for lane, (task_id, _agent_id) in list(self.running.items()):
+            outcome = self.lifecycle.outcome(task_id) if lane.done() else None
             if (
                 outcome is not None
                 and not outcome.requeued
@@ -90,6 +97,7 @@ class RunStopping:
                 # A retryable failure goes back to pending, not to a final ``failed``.
                 await self.lifecycle.requeue(task_id)
         self.running.clear()
+        self.lanes.clear()
         # Read from the store, not from what this run thinks is running: a stop that lands
         # between handing a task over and starting its worker is caught too.
         await self.lifecycle.cancel_many(self.store.active_task_ids(self.project_id))
