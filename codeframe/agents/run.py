@@ -195,6 +195,8 @@ class Run(RunBlocking, RunStopping):
         assert lane is not None
         while task_id is not None:
             await self._run_one(lane, task_id)
+            if lane.cancelling():
+                return  # a stop is under way (its cancel was swallowed): start nothing more
             task_id = self._next_ready()
             self._open_lanes()  # tasks this one made ready, beyond the one taken here
 
