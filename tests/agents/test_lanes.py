@@ -30,9 +30,7 @@ class CancelSwallowingWorker:
         return {"status": "completed", "error": None, "output": ""}
 
 
-async def test_a_stop_starts_no_further_task_even_when_a_worker_swallows_the_cancel(
-    db, project_id
-):
+async def test_a_stop_starts_no_further_task_even_when_a_worker_swallows_the_cancel(db, project_id):
     first = db.create_task(project_id, "First of two")
     second = db.create_task(project_id, "Second of two")
     started: list[int] = []
