@@ -3,9 +3,10 @@
 It coordinates and nothing more: the dependency graph, the assignment rules and the pool
 live in their own modules, a run's queue and outcomes in :mod:`codeframe.agents.run`, task
 statuses in the lifecycle, SQL in the database, prompts and pytest in the workers. Work is
-event-driven — each finished task wakes the loop through a completion queue — so nothing
-polls for progress and no thread is started. (A heartbeat does wake every 100 ms: that keeps
-a kernel interrupt landing promptly and marks the run alive; it never looks at tasks.)
+event-driven — a run's lanes start each ready task as soon as a slot frees, and wake the run
+through a queue when they end — so nothing polls for progress and no thread is started. (A
+heartbeat does wake every 100 ms: that keeps a kernel interrupt landing promptly and marks
+the run alive; it never looks at tasks.)
 """
 
 from __future__ import annotations
