@@ -117,6 +117,10 @@ class Run(RunBlocking, RunStopping):
         self.waiting: set[int] = set()
         self.ready: list[tuple[tuple[int, int, int], int]] = []
         self.lanes: set[asyncio.Task[None]] = set()
+        # The task running ``execute``: once a cancel is on its way to it (a stop, the run's
+        # deadline) or ``execute`` has ended, no lane starts another task.
+        self._owner: asyncio.Task[Any] | None = None
+        self._accepting = True
         # The lanes running a task now, and which task (and agent) each runs.
         self.running: dict[asyncio.Task[Any], tuple[int, str]] = {}
         # Each lane's done-callback lands here (``None`` only wakes the run): O(1) per
@@ -164,27 +168,51 @@ class Run(RunBlocking, RunStopping):
     # -- the loop --------------------------------------------------------------------
 
     async def execute(self) -> None:
-        tasks = await self.prepare()
-        await self._block_unrunnable(tasks)
-        for task_id in self.resolver.get_ready_tasks():
-            if task_id in self.waiting:
-                self._push(task_id)
-        self._open_lanes()
-        while self.lanes:
-            ended = await self.finished.get()
-            if ended is not None:  # None only wakes the run: a task came back
-                self.lanes.discard(ended)
-                ended.result()  # a lane that raised ends the run with its error, as before
+        self._owner = asyncio.current_task()
+        try:
+            tasks = await self.prepare()
+            await self._block_unrunnable(tasks)
+            for task_id in self.resolver.get_ready_tasks():
+                if task_id in self.waiting:
+                    self._push(task_id)
             self._open_lanes()
+            while self.lanes:
+                ended = await self.finished.get()
+                if ended is not None:  # None only wakes the run: a task came back
+                    self.lanes.discard(ended)
+                    self._raise_for(ended)
+                self._open_lanes()
+        finally:
+            self._accepting = False
+
+    @staticmethod
+    def _raise_for(lane: asyncio.Task[None]) -> None:
+        """End the run if the lane did: with its error (a bug), as before lanes."""
+        if lane.cancelled():
+            return  # only a stop cancels lanes, and it is already under way
+        error = lane.exception()
+        if isinstance(error, KeyboardInterrupt | SystemExit):
+            # It already left the event loop from the lane's own step; raising it again
+            # here would interrupt whatever the host runs next. The run stops as on a cancel.
+            raise asyncio.CancelledError(f"interrupted: {type(error).__name__}")
+        if error is not None:
+            raise error
 
     def _open_lanes(self) -> None:
         """Start a lane for each ready task, up to the run's concurrency."""
         while len(self.lanes) < self.limit and (task_id := self._next_ready()) is not None:
-            lane = asyncio.create_task(self._lane(task_id), name=f"codeframe-lane-{task_id}")
+            lane = asyncio.create_task(
+                self._lane(task_id), name=f"codeframe-lane-{len(self.lanes) + 1}"
+            )
             self.lanes.add(lane)
             lane.add_done_callback(self.finished.put_nowait)
 
     def _next_ready(self) -> int | None:
+        """The next task to start, or ``None``: none is ready, the budget is spent, or the
+        run is ending (a lane must not start work in the step before a stop reaches it)."""
+        owner = self._owner
+        if not self._accepting or (owner is not None and owner.cancelling()):
+            return None
         if not self.ready or self._out_of_budget():
             return None
         return heapq.heappop(self.ready)[1]
@@ -214,6 +242,8 @@ class Run(RunBlocking, RunStopping):
             ended = WorkerEnded(cancelled=True)  # the worker itself was cancelled
         except Exception as exc:
             ended = WorkerEnded(error=exc)
+        if lane not in self.running:
+            return  # it ignored a stop past its bound: the stop has settled the task already
         await self._finish(lane, ended)
 
     def take_back(self, task_id: int, *, schedule: bool = True) -> None:
@@ -370,8 +400,9 @@ class Run(RunBlocking, RunStopping):
             if retry and outcome is not None and not outcome.requeued:
                 await self.lifecycle.requeue(task_id)
         finally:
-            # Out of ``running`` only now: a stop landing above still settles this task.
-            del self.running[lane]
+            # Settled, or given up on by a stop landing above (whose sweep then finds the
+            # task in the database): either way it is no longer this lane's.
+            self.running.pop(lane, None)
             await self.pool.release(agent_id)
             await self.workspaces.release(task_id, None if outcome is None else outcome.status)
         if outcome is None:

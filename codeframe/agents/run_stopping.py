@@ -83,8 +83,11 @@ class RunStopping:
                 await asyncio.wait(delivering, timeout=DELIVERY_BOUND_S)
                 late = {t for t in late if not t.done()}
             for straggler in late:
+                held = self.running.get(straggler)
                 logger.warning(
-                    "%s ignored cancellation for %s s", straggler.get_name(), CLEANUP_BOUND_S
+                    "%s ignored cancellation for %s s",
+                    f"task {held[0]}" if held else straggler.get_name(),
+                    CLEANUP_BOUND_S,
                 )
         # A copy: a lane that ignored its cancel may still end while this awaits.
         for lane, (task_id, _agent_id) in list(self.running.items()):
