@@ -14,6 +14,12 @@ from codeframe.agents.lead_agent import LeadAgent
 from codeframe.core.models import TaskStatus
 
 
+def _run_in_one_lane(db: Any, project_id: int, worker: Any) -> asyncio.Task[Any]:
+    """A run, started in the background, whose every task goes to ``worker``."""
+    lead = LeadAgent(project_id, db, worker_factory=lambda kind, agent_id: worker, max_agents=1)
+    return asyncio.create_task(lead.start_multi_agent_execution(max_concurrent=1))
+
+
 class CancelSwallowingWorker:
     """A stand-in worker that holds its task until cancelled, then reports a failure
     instead of letting the cancel go on (what a worker must not do, and one may)."""
@@ -36,13 +42,7 @@ async def test_a_stop_starts_no_further_task_even_when_a_worker_swallows_the_can
     second = db.create_task(project_id, "Second of two")
     started: list[int] = []
     holding = asyncio.Event()
-    lead = LeadAgent(
-        project_id,
-        db,
-        worker_factory=lambda kind, agent_id: CancelSwallowingWorker(started, holding),
-        max_agents=1,
-    )
-    run = asyncio.create_task(lead.start_multi_agent_execution(max_concurrent=1))
+    run = _run_in_one_lane(db, project_id, CancelSwallowingWorker(started, holding))
     async with asyncio.timeout(10):
         await holding.wait()
     run.cancel()
@@ -77,13 +77,7 @@ async def test_a_stop_pressed_as_a_task_ends_starts_nothing_new(db, project_id):
     second = db.create_task(project_id, "Must not start")
     started: list[int] = []
     gate = asyncio.Event()
-    lead = LeadAgent(
-        project_id,
-        db,
-        worker_factory=lambda kind, agent_id: GatedWorker(started, gate),
-        max_agents=1,
-    )
-    run = asyncio.create_task(lead.start_multi_agent_execution(max_concurrent=1))
+    run = _run_in_one_lane(db, project_id, GatedWorker(started, gate))
     while not started:
         await asyncio.sleep(0.01)
     gate.set()  # the worker returns, and the user stops the run, in the same loop step
@@ -117,13 +111,7 @@ async def test_a_worker_ending_after_the_stop_gave_up_on_it_changes_nothing(
     monkeypatch.setattr(run_stopping, "CLEANUP_BOUND_S", 0.1)
     task_id = db.create_task(project_id, "Slow to stop")
     started: list[int] = []
-    lead = LeadAgent(
-        project_id,
-        db,
-        worker_factory=lambda kind, agent_id: StragglingWorker(started),
-        max_agents=1,
-    )
-    run = asyncio.create_task(lead.start_multi_agent_execution(max_concurrent=1))
+    run = _run_in_one_lane(db, project_id, StragglingWorker(started))
     while not started:
         await asyncio.sleep(0.01)
     lanes = [t for t in asyncio.all_tasks() if t.get_name().startswith("codeframe-lane")]
