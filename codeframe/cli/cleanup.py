@@ -15,9 +15,8 @@ from codeframe.cli.exits import EXIT_OK
 from codeframe.cli.location import (
     STATE_DIR,
     add_location_options,
-    find_project,
     locate,
-    open_existing,
+    open_project,
 )
 from codeframe.cli.tables import print_lines
 from codeframe.errors import CommandLineError, RunInProgressError
@@ -41,13 +40,11 @@ def add_cleanup_parser(commands: Any) -> None:
 
 def cleanup_command(args: argparse.Namespace) -> int:
     location = locate(args)
-    db = open_existing(location)
-    project = None if db is None else find_project(db, location.project_dir)
-    if db is None or project is None:
+    opened = open_project(location)
+    if opened is None:
         print_lines([f"Nothing to clean up: {location.project_dir} has no tasks yet."])
-        if db is not None:
-            db.close()
         return EXIT_OK
+    db, project = opened
     with db:
         from codeframe.agents.lead_agent import LeadAgent
 

@@ -101,6 +101,24 @@ def open_existing(location: Location) -> Any:
         raise CommandLineError(f"cannot use the database {location.db_path}: {exc}") from None
 
 
+def open_project(location: Location) -> tuple[Any, dict[str, Any]] | None:
+    """The location's database, open, with the folder's project; ``None`` (and nothing left
+    open) when there is no database or no project yet — to the commands that read one,
+    "nothing to do", not an error."""
+    db = open_existing(location)
+    if db is None:
+        return None
+    try:
+        project = find_project(db, location.project_dir)
+    except BaseException:
+        db.close()
+        raise
+    if project is None:
+        db.close()
+        return None
+    return db, project
+
+
 def find_project(db: Any, project_dir: Path) -> dict[str, Any] | None:
     """The project that works in ``project_dir``, or ``None``; creates nothing.
 
@@ -124,5 +142,6 @@ __all__ = [
     "find_project",
     "locate",
     "open_existing",
+    "open_project",
     "prepare_state_dir",
 ]

@@ -15,9 +15,8 @@ from codeframe.cli.exits import EXIT_OK
 from codeframe.cli.location import (
     STATE_DIR,
     add_location_options,
-    find_project,
     locate,
-    open_existing,
+    open_project,
 )
 from codeframe.cli.options import positive_int
 from codeframe.cli.tables import print_lines
@@ -49,13 +48,11 @@ def add_retry_parser(commands: Any) -> None:
 
 def retry_command(args: argparse.Namespace) -> int:
     location = locate(args)
-    db = open_existing(location)
-    project = None if db is None else find_project(db, location.project_dir)
-    if db is None or project is None:  # as `cleanup` and `status` say it: nothing to do
+    opened = open_project(location)
+    if opened is None:  # as `cleanup` and `status` say it: nothing to do
         print_lines([f"No failed task: {location.project_dir} has no tasks yet."])
-        if db is not None:
-            db.close()
         return EXIT_OK
+    db, project = opened
     with db:
         from codeframe.agents.lead_agent import LeadAgent
 

@@ -13,9 +13,8 @@ from codeframe.cli.location import (
     STATE_DIR,
     Location,
     add_location_options,
-    find_project,
     locate,
-    open_existing,
+    open_project,
 )
 from codeframe.cli.tables import (
     blocker_lines,
@@ -51,15 +50,12 @@ def add_status_parsers(commands: Any) -> None:
 
 def status_command(args: argparse.Namespace) -> int:
     location = locate(args)
-    db = open_existing(location)
-    if db is None:
+    opened = open_project(location)
+    if opened is None:
         _print_nothing_yet(location)
         return EXIT_OK
+    db, project = opened
     with db:
-        project = find_project(db, location.project_dir)
-        if project is None:
-            _print_nothing_yet(location)
-            return EXIT_OK
         project_id = int(project["id"])
         tasks = len(db.get_project_tasks(project_id))
         open_blockers = len(db.get_blockers(project_id))
@@ -87,21 +83,18 @@ def status_command(args: argparse.Namespace) -> int:
 
 def blockers_command(args: argparse.Namespace) -> int:
     location = locate(args)
-    db = open_existing(location)
-    project = None if db is None else find_project(db, location.project_dir)
-    try:
-        if db is None or project is None:
-            print_lines([f"No open blockers: {location.project_dir} has no tasks yet."])
-            return EXIT_OK
-        lines = blocker_lines(db, int(project["id"]), answer_options=location.options())
-        if not lines:
-            print_lines([f"No open blockers in {location.project_dir}."])
-            return EXIT_OK
-        print_lines([*lines, "", "Answer one with `codeframe answer ID TEXT`."])
+    opened = open_project(location)
+    if opened is None:
+        print_lines([f"No open blockers: {location.project_dir} has no tasks yet."])
         return EXIT_OK
-    finally:
-        if db is not None:
-            db.close()
+    db, project = opened
+    with db:
+        lines = blocker_lines(db, int(project["id"]), answer_options=location.options())
+    if not lines:
+        print_lines([f"No open blockers in {location.project_dir}."])
+        return EXIT_OK
+    print_lines([*lines, "", "Answer one with `codeframe answer ID TEXT`."])
+    return EXIT_OK
 
 
 def _print_nothing_yet(location: Location) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import time
@@ -92,7 +93,7 @@ async def test_a_task_past_its_limit_fails_its_tests_die_and_the_run_goes_on(
     pid = int(pid_file.read_text())
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
     assert not _alive(pid), "the hanging test's process outlived its task"
 
 
