@@ -307,6 +307,7 @@ def _method(results: Mapping[str, Any]) -> str:
     waves = -(-n // c)
     predicted = waves * lat / (waves * (lat + cpu) + c * cpu)
     repeats, c_mem = plan["repeats"], plan["c_memory"]
+    settle = [run.get("settle_gc_s", 0.0) * 1e3 for run in results["efficiency"]["async"]]
     tick_ms, n_lag, c_lag = plan["lag_tick"] * 1e3, plan["n_lag"], plan["c_lag"]
     return f"""\
 ## How each figure is measured
@@ -326,13 +327,20 @@ def _method(results: Mapping[str, Any]) -> str:
   stay spread out and each wave costs L + c, plus the CPU of one whole wave (C·c) at the
   start and end: efficiency ≈ ⌈N/C⌉·L ÷ (⌈N/C⌉·(L + c) + C·c); with this run's
   c = {cpu * 1e3:.3f} ms (CPU per task in the overhead runs) that predicts {predicted:.3f}.
-  Garbage collection pauses (a full collection holds the loop for tens of ms) and the
-  higher CPU per task at L > 0 take the rest (with the tasks spread out, a commit serves
-  about two tasks' writes at L = 0.2 s, against about thirty at L = 0). Where tmpfs exists
+  The higher CPU per task at L > 0 takes most of the rest: with the tasks spread out, a
+  commit serves about two tasks' writes at L = 0.2 s, against about thirty at L = 0, and
+  a process that waits half the time runs its steps on colder caches (every function's
+  own time rises alike, by about half). Where tmpfs exists
   the efficiency runs are repeated with the project and database there: the difference is
   what the disk costs (each task creates one file — an anonymous file linked into place —
   and its database writes share the commit of their event-loop iteration with every other
   task's).
+- **A collected heap at the start.** A fresh interpreter owes the collector one full pass
+  over everything its imports made; left alone it lands inside the first run and holds the
+  loop for 90–140 ms. A notebook's kernel pays it once, long before a run, so every run
+  here starts after a `gc.collect()` (as `timeit` and `pyperf` keep collection out of
+  their figures); in the efficiency runs that collection took
+  {_fmt(settle, "{:.0f}".format, " ms")}.
 - **Worktree isolation**: the efficiency workload again, the project a git repository
   with one commit and `LeadAgent(isolation="worktree")`: every task gets a worktree, its file
   is committed there and merged into `main` (about ten git processes per task). Git's own

@@ -116,6 +116,7 @@ def _run_figures(
         "completed": completed,
         "wall_s": wall_s,
         "cpu_s": cpu_s,
+        "settle_gc_s": ws.settle_gc_s,
         "events": dict(Counter(recorder.types())),
         "test_statuses": dict(Counter(m["status"] for m in recorder.of_type("test_result"))),
     }
