@@ -67,6 +67,11 @@ LANGUAGE_BY_SUFFIX = {
 }
 
 
+def _language(rel_path: str) -> str | None:
+    """The language whose extractor reads this file, ``None`` when none does."""
+    return LANGUAGE_BY_SUFFIX.get(posixpath.splitext(rel_path)[1].lower())
+
+
 class CodebaseIndex:
     """Symbols of the Python and TypeScript/JavaScript files under ``project_root``.
 
@@ -136,15 +141,21 @@ class CodebaseIndex:
             for stale in self._forget(rel_path):
                 touched.add(stale)
                 dropped.extend(self._by_file.pop(stale))
-            if self._in_skipped_dir(root, rel_path):
-                continue
             absolute = root / rel_path
             if absolute.is_dir() and not absolute.is_symlink():
-                skipped = bool(rel_path) and (
-                    absolute.name in SKIP_DIRS or (absolute / "pyvenv.cfg").is_file()
+                skipped = self._in_skipped_dir(root, rel_path) or (
+                    bool(rel_path)
+                    and (absolute.name in SKIP_DIRS or (absolute / "pyvenv.cfg").is_file())
                 )
                 fresh = [] if skipped else sorted(self._walk(root, rel_path))
-            elif self._pattern_rx.match(rel_path) and self._is_indexable(root, absolute):
+            elif (
+                # Cheapest first: most files a task writes are not source files at all, and
+                # their folders need no look for a virtualenv.
+                _language(rel_path) is not None
+                and self._pattern_rx.match(rel_path)
+                and not self._in_skipped_dir(root, rel_path)
+                and self._is_indexable(root, absolute)
+            ):
                 fresh = [rel_path]
             else:
                 fresh = []
@@ -326,7 +337,7 @@ class CodebaseIndex:
 
     def _index_file(self, root: Path, rel_path: str) -> None:
         """Extract one file's symbols into ``_by_file``; a bad file is logged and skipped."""
-        language = LANGUAGE_BY_SUFFIX.get(posixpath.splitext(rel_path)[1].lower())
+        language = _language(rel_path)
         if language is None:
             logger.debug("skipping %s: no extractor for its suffix", rel_path)
             return
