@@ -36,16 +36,23 @@ def resolve_below(root: str, parts: tuple[str, ...]) -> str:
     link (then ``realpath`` resolves the whole path) or does not exist (the rest is
     appended as written, as ``realpath`` does).
     """
+    return resolve_folder(root, parts)[0]
+
+
+def resolve_folder(root: str, parts: tuple[str, ...]) -> tuple[str, bool]:
+    """:func:`resolve_below`, and whether the lookup itself showed the result to be a folder
+    (every component there, none a link): then nobody needs to look at it again."""
     folder = root
+    mode = stat.S_IFDIR  # the root: a folder, as its caller has checked
     for index, part in enumerate(parts):
         folder = os.path.join(folder, part)
         try:
             mode = os.lstat(folder).st_mode
         except OSError:
-            return os.path.join(folder, *parts[index + 1 :])
+            return os.path.join(folder, *parts[index + 1 :]), False
         if stat.S_ISLNK(mode):
-            return os.path.realpath(os.path.join(root, *parts))
-    return folder
+            return os.path.realpath(os.path.join(root, *parts)), False
+    return folder, stat.S_ISDIR(mode)
 
 
 def is_within(path: str, root: str) -> bool:
@@ -123,4 +130,5 @@ __all__ = [
     "normalise_path",
     "refuse_reserved",
     "resolve_below",
+    "resolve_folder",
 ]

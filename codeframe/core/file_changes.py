@@ -25,7 +25,7 @@ from codeframe.core.change_paths import (
     is_within,
     normalise_path,
     refuse_reserved,
-    resolve_below,
+    resolve_folder,
 )
 from codeframe.core.deferred_signals import SignalGuard
 from codeframe.core.file_journal import APPLIED_NOTE, JOURNAL_DIR, FileGroup
@@ -197,7 +197,7 @@ def _validate_one(
     # is ever written. (A link that leaves the root and comes back in lands inside; that is
     # allowed, since the write happens where it lands.)
     lexical = os.path.join(root, *rel.parts)
-    folder = resolve_below(root, rel.parts[:-1])
+    folder, folder_known = resolve_folder(root, rel.parts[:-1])
     entry = os.path.join(folder, rel.name)
     try:
         entry_mode: int | None = os.lstat(entry).st_mode
@@ -226,7 +226,9 @@ def _validate_one(
         raise FileChangeError(f"{path!r}: the full path is longer than {PATH_MAX} bytes")
 
     # Not a link: the entry's own mode is the target's, no second look needed.
-    _check_target(path, action, target, None if is_link else (entry_mode,))
+    _check_target(
+        path, action, target, None if is_link else (entry_mode,), folder_known and not is_link
+    )
     if action == "delete" and is_link:
         # Deleting a symlink removes the link (as ``rm`` does), not the file it points to.
         target = entry
@@ -236,9 +238,14 @@ def _validate_one(
 
 
 def _check_target(
-    path: str, action: str, target: str, known: tuple[int | None] | None = None
+    path: str,
+    action: str,
+    target: str,
+    known: tuple[int | None] | None = None,
+    folder_known: bool = False,
 ) -> None:
-    """Refuse an action the target cannot take; ``known`` holds its mode if already read."""
+    """Refuse an action the target cannot take; ``known`` holds its mode if already read,
+    ``folder_known`` says the target's folder was just seen to be one."""
     if known is not None:
         mode = known[0]
     else:
@@ -260,6 +267,8 @@ def _check_target(
             raise FileChangeError(f"cannot create {path!r}: a folder of that name exists")
         if not stat.S_ISREG(mode):
             raise FileChangeError(f"cannot create {path!r}: it exists and is not a regular file")
+        return
+    if folder_known:
         return
     parent = os.path.dirname(target)
     while not os.path.lexists(parent):  # ends at the root at the latest, which is a folder
