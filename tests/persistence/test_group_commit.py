@@ -493,3 +493,29 @@ def test_another_threads_group_is_left_to_its_own_loop(
     loop.close()
     file_db.flush()
     assert titles(other) == ["pending in this thread's loop"]
+
+
+async def test_releasing_dependents_sees_pending_writes_and_writes_nothing_when_none_wait(
+    file_db: Database,
+) -> None:
+    """The release after a completion reads first: a blocker written earlier in the same loop
+    iteration (not committed yet) is found, and a task nobody waits for opens no write."""
+    project_id = file_db.create_project("p")
+    upstream, waiting, unrelated = (file_db.create_task(project_id, t) for t in "abc")
+    await asyncio.sleep(0)  # the tasks committed: the writes below share one pending group
+    blocker = NewBlocker("a first", "wait", blocker_type="dependency", upstream_task_id=upstream)
+    file_db.write_status(waiting, StatusWrite("blocked", blocker=blocker))
+    assert file_db.pending_writes == 1
+
+    statements: list[str] = []
+    assert file_db.conn is not None
+    file_db.conn.set_trace_callback(statements.append)
+    assert file_db.release_dependency_blockers(unrelated) == []
+    assert file_db.pending_writes == 1
+    assert not [s for s in statements if not s.lstrip().upper().startswith("SELECT")]
+
+    released = file_db.release_dependency_blockers(upstream)
+    file_db.conn.set_trace_callback(None)
+    assert [(a.task_id, a.released) for a in released] == [(waiting, True)]
+    assert file_db.pending_writes == 2
+    assert file_db.get_task(waiting)["status"] == "pending"
