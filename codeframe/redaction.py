@@ -5,12 +5,13 @@ given in code (:func:`register_secret`)."""
 
 from __future__ import annotations
 
+import operator
 import os
 import traceback
 from collections.abc import Iterable
 from dataclasses import replace
 
-from codeframe.core.models import TestResult
+from codeframe.core.models import TestCase, TestResult
 
 # Variables whose values are credentials for Claude; the SDK reads the first of these.
 KEY_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
@@ -56,7 +57,11 @@ def secret_values(extra: Iterable[str | None] = ()) -> list[str]:
 
 def redact(text: str, extra: Iterable[str | None] = ()) -> str:
     """``text`` with every known key value replaced by ``<redacted>``."""
-    for secret in secret_values(extra):
+    return _masked(text, secret_values(extra))
+
+
+def _masked(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
@@ -65,7 +70,11 @@ def redact(text: str, extra: Iterable[str | None] = ()) -> str:
 def clean_text(text: str, extra: Iterable[str | None] = ()) -> str:
     """``text`` fit to store or show: keys masked, and anything UTF-8 cannot encode (a lone
     surrogate from a path, say) replaced, so a write never fails on it."""
-    text = redact(str(text), extra)
+    return _cleaned(str(text), secret_values(extra))
+
+
+def _cleaned(text: str, secrets: list[str]) -> str:
+    text = _masked(text, secrets)
     if not text.isascii():
         try:
             text.encode("utf-8")
@@ -75,9 +84,21 @@ def clean_text(text: str, extra: Iterable[str | None] = ()) -> str:
 
 
 def clean_result(result: TestResult, extra: Iterable[str | None] = ()) -> TestResult:
-    """A test run with its output and every case's message passed through :func:`clean_text`."""
-    cases = tuple(replace(case, message=clean_text(case.message, extra)) for case in result.cases)
-    return replace(result, output=clean_text(result.output, extra), cases=cases)
+    """A test run with its output and every case's message passed through :func:`clean_text`.
+
+    The same object when nothing needed cleaning (the usual case: a copy per test run and
+    per case would cost more than the check)."""
+    secrets = secret_values(extra)
+    cases = tuple(_cleaned_case(case, secrets) for case in result.cases)
+    output = _cleaned(result.output, secrets)
+    if output is result.output and all(map(operator.is_, cases, result.cases)):
+        return result
+    return replace(result, output=output, cases=cases)
+
+
+def _cleaned_case(case: TestCase, secrets: list[str]) -> TestCase:
+    message = _cleaned(case.message, secrets)
+    return case if message is case.message else replace(case, message=message)
 
 
 def redacted_traceback(exc: BaseException, extra: Iterable[str | None] = ()) -> str:
