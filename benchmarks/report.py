@@ -489,8 +489,9 @@ def render(results: Mapping[str, Any], facts: Mapping[str, str], *, history: str
         "`python -m benchmarks.run --help` lists the options (`--tmp-dir` moves the project "
         "and database, `--repeats` changes the repetitions, `--no-profile` skips the "
         "profile). Closer looks: `python -m benchmarks.task_profile` (one task's CPU, "
-        "statements and commits), `python -m benchmarks.file_groups` (one file-change "
-        "group's cost), `python -m benchmarks.seed_claims`."
+        "statements and commits), `python -m benchmarks.wave_timeline` (where an "
+        "efficiency run's time beyond the ideal goes), `python -m benchmarks.file_groups` "
+        "(one file-change group's cost), `python -m benchmarks.seed_claims`."
     )
     return "\n\n".join(parts) + "\n"
 

@@ -90,14 +90,14 @@ def clean_result(result: TestResult, extra: Iterable[str | None] = ()) -> TestRe
     per case would cost more than the check)."""
     secrets = secret_values(extra)
     cases = tuple(_cleaned_case(case, secrets) for case in result.cases)
-    output = _cleaned(result.output, secrets)
+    output = _cleaned(str(result.output), secrets)  # str(text) is text: no copy
     if output is result.output and all(map(operator.is_, cases, result.cases)):
         return result
     return replace(result, output=output, cases=cases)
 
 
 def _cleaned_case(case: TestCase, secrets: list[str]) -> TestCase:
-    message = _cleaned(case.message, secrets)
+    message = _cleaned(str(case.message), secrets)
     return case if message is case.message else replace(case, message=message)
 
 
