@@ -167,8 +167,10 @@ class BlockersMixin(Store):
         now completed; their tasks with no other open blocker go back to ``pending``."""
         resolution = f"task #{upstream_task_id} completed"
         waiting = (upstream_task_id, BlockerType.DEPENDENCY.value)
-        # Almost every completed task releases nobody: a read (which sees this connection's
-        # pending writes) settles that without opening a write.
+        # Almost every completed task releases nobody: a read settles that without opening a
+        # write. It sees what a write would: this connection's pending writes, and (committed
+        # first) those of other codeframe connections to the file.
+        self._before_write()
         if self._one(_WAITING_SQL + " LIMIT 1", waiting) is None:
             return []
         with self._write() as conn:

@@ -254,13 +254,12 @@ class Store:
         says which one is unknown.
         """
         conn = self._db()
+        self._before_write()
         group = self._group
         if group is None:
-            commit_pending(self._key)  # another connection's open group would hold us off
             with self._transaction(conn, refs, immediate):
                 yield conn
             return
-        group.before_write()
         loop = None if immediate else running_loop()
         group.inside += 1
         try:
@@ -280,6 +279,16 @@ class Store:
                 raise translated from exc
         finally:
             group.inside -= 1
+
+    def _before_write(self) -> None:
+        """What a write does first, also before a read that decides whether to write:
+        commit other codeframe connections' pending writes to this file (their rows must be
+        seen, and their open group would hold us off) and raise a lost commit not yet told."""
+        group = self._group
+        if group is None:
+            commit_pending(self._key)
+        else:
+            group.before_write()
 
     @contextmanager
     def _transaction(

@@ -519,3 +519,21 @@ async def test_releasing_dependents_sees_pending_writes_and_writes_nothing_when_
     assert [(a.task_id, a.released) for a in released] == [(waiting, True)]
     assert file_db.pending_writes == 2
     assert file_db.get_task(waiting)["status"] == "pending"
+
+
+async def test_releasing_dependents_sees_another_connections_pending_blocker(
+    db_path: Path, file_db: Database
+) -> None:
+    """As a write would: the read first commits what another codeframe connection to the
+    file holds pending in this loop iteration, so its dependency blocker is released."""
+    project_id = file_db.create_project("p")
+    upstream, waiting = (file_db.create_task(project_id, t) for t in "ab")
+    await asyncio.sleep(0)
+    with Database(db_path) as second:
+        blocker = NewBlocker("first", "wait", blocker_type="dependency", upstream_task_id=upstream)
+        second.write_status(waiting, StatusWrite("blocked", blocker=blocker))
+        assert second.pending_writes == 1
+        released = file_db.release_dependency_blockers(upstream)
+        assert [(a.task_id, a.released) for a in released] == [(waiting, True)]
+    await asyncio.sleep(0)
+    assert file_db.get_task(waiting)["status"] == "pending"
