@@ -330,17 +330,20 @@ def _method(results: Mapping[str, Any]) -> str:
   The higher CPU per task at L > 0 takes most of the rest: with the tasks spread out, a
   commit serves about two tasks' writes at L = 0.2 s, against about thirty at L = 0, and
   a process that waits half the time runs its steps on colder caches (every function's
-  own time rises alike, by about half). Where tmpfs exists
+  own time rises alike; a fixed burst of Python costs a quarter to a third more here when
+  the process sleeps between bursts). `python -m benchmarks.wave_timeline` splits a run's
+  time beyond the ideal into its parts. Where tmpfs exists
   the efficiency runs are repeated with the project and database there: the difference is
   what the disk costs (each task creates one file — an anonymous file linked into place —
   and its database writes share the commit of their event-loop iteration with every other
   task's).
 - **A collected heap at the start.** A fresh interpreter owes the collector one full pass
-  over everything its imports made; left alone it lands inside the first run and holds the
-  loop for 90–140 ms. A notebook's kernel pays it once, long before a run, so every run
-  here starts after a `gc.collect()` (as `timeit` and `pyperf` keep collection out of
-  their figures); in the efficiency runs that collection took
-  {_fmt(settle, "{:.0f}".format, " ms")}.
+  over everything its imports made (90–120 ms). Whether it falls inside a timed run depends
+  on what the process allocated before; so every run here starts after a `gc.collect()`
+  and none can carry it (timeit switches the collector off while it times for the same
+  reason). In the efficiency runs that collection took
+  {_fmt(settle, "{:.0f}".format, " ms")}. In a notebook it is paid once per kernel; `codeframe
+  run` pays it inside its run (about 0.1 s, against model calls of seconds).
 - **Worktree isolation**: the efficiency workload again, the project a git repository
   with one commit and `LeadAgent(isolation="worktree")`: every task gets a worktree, its file
   is committed there and merged into `main` (about ten git processes per task). Git's own

@@ -78,9 +78,9 @@ def workspace(
             project_id = db.create_project("bench", workspace_path=str(root))
             db.create_tasks(project_id, [{"title": TASK_TITLE.format(n=n)} for n in range(n_tasks)])
             # A fresh interpreter owes the collector a full pass over everything its imports
-            # made (90-140 ms here), which would otherwise land inside the timed run. A
-            # notebook pays it once per kernel, long before a run; timeit and pyperf keep
-            # it out of their figures the same way; the figures report what it took.
+            # made (90-120 ms here); whether it falls inside the timed run depends on what the
+            # process allocated before. Collected now, no run carries it; the figures report
+            # what it took.
             started = time.perf_counter()
             gc.collect()
             settle = time.perf_counter() - started
