@@ -38,6 +38,34 @@ def _usage(usage: tuple[int, int]) -> Usage:
     return Usage(input_tokens=usage[0], output_tokens=usage[1])
 
 
+_reply_models_ready = False
+
+
+def prepare_reply_models() -> None:
+    """Build the validators of the SDK types offline replies are made of, once per process.
+
+    anthropic defers building them to their first use, which costs 10-15 ms; an offline
+    client calls this when it is made, so the cost is not paid inside a run's first reply,
+    where it would hold the event loop (and every other task) for that long.
+    """
+    global _reply_models_ready
+    if _reply_models_ready:
+        return
+    Message(
+        id="msg_prepare",
+        type="message",
+        role="assistant",
+        model=OFFLINE_MODEL,
+        content=[
+            TextBlock(type="text", text=""),
+            ToolUseBlock(type="tool_use", id="toolu_prepare", name="prepare", input={}),
+        ],
+        stop_reason="end_turn",
+        usage=_usage((0, 0)),
+    )
+    _reply_models_ready = True
+
+
 def make_text_message(
     text: str,
     *,
@@ -197,6 +225,7 @@ __all__ = [
     "make_text_message",
     "make_tool_message",
     "message_text",
+    "prepare_reply_models",
     "reply_record",
     "reply_stop_reason",
     "token_usage",

@@ -19,7 +19,12 @@ from anthropic.types import Message
 
 from codeframe.core.models import WorkerType
 from codeframe.errors import InvalidInputError, ScriptMissError
-from codeframe.llm.messages import block_field, make_text_message, make_tool_message
+from codeframe.llm.messages import (
+    block_field,
+    make_text_message,
+    make_tool_message,
+    prepare_reply_models,
+)
 
 Match = str | re.Pattern[str]
 # str | files-contract dict | exception | Message | callable(kwargs) -> one of those
@@ -205,6 +210,7 @@ class ScriptedClient:
         self.usage = usage
         self.history: list[dict[str, Any]] = []
         self.messages = _ScriptedMessages(self)
+        prepare_reply_models()
 
     def _choose(self, system: Any, messages: Sequence[Any]) -> Reply:
         sys_text = system_text(system)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from types import SimpleNamespace
 from unittest.mock import Mock
 
@@ -74,3 +76,24 @@ def test_content_that_is_not_a_list_of_blocks_has_no_text() -> None:
     assert message_text(bare) == ""
     assert reply_record(bare) == ""
     assert message_text(SimpleNamespace()) == ""
+
+
+def test_a_scripted_client_builds_the_reply_models_before_any_reply() -> None:
+    """The SDK builds a model's validator at its first use (10-15 ms): not inside a run.
+
+    A fresh interpreter, since any earlier test of this process may have built them.
+    """
+    probe = (
+        "from anthropic.types import Message, TextBlock, ToolUseBlock, Usage\n"
+        "from codeframe.llm import ScriptedClient\n"
+        "models = (Message, TextBlock, ToolUseBlock, Usage)\n"
+        "before = [m.__pydantic_complete__ for m in models]\n"
+        "ScriptedClient()\n"
+        "print(before, [m.__pydantic_complete__ for m in models])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    before, after = done.stdout.strip().split("] [")
+    assert "True" not in before  # the SDK still defers them, so this test means something
+    assert after == "True, True, True, True]"
