@@ -200,26 +200,64 @@ def _quiet_args(installed: Iterable[InstalledPlugin]) -> Iterable[str]:
         yield from ("-W", f"ignore:::{plugin.module}")
 
 
-_installed: tuple[tuple[Any, ...], tuple[InstalledPlugin, ...]] | None = None
+# Per sys.path folder: its mtime, and the names and mtimes of its packaging metadata.
+_Stamp = tuple[int | None, tuple[tuple[str, int], ...] | None]
+_installed: tuple[list[_Stamp], tuple[InstalledPlugin, ...]] | None = None
+_METADATA_SUFFIXES = (".dist-info", ".egg-info", ".egg-link", ".pth")
 
 
 def installed_plugins() -> tuple[InstalledPlugin, ...]:
-    """codeframe's environment's pytest plugins, re-read when a folder on sys.path changes."""
+    """codeframe's environment's pytest plugins, re-read when a package is (un)installed.
+
+    Reading them parses every distribution's metadata (10-30 ms, on the event loop when a
+    test run asks), so it is done again only when a folder on ``sys.path`` gains, loses or
+    replaces a metadata entry — not when some other file appears in it, as files do in a
+    notebook's working folder (``''`` on its ``sys.path``) or in ``/tmp``.
+    """
     global _installed
-    stamp = tuple(_mtime(entry) for entry in sys.path)
-    if _installed is None or _installed[0] != stamp:
+    if _installed is None or not _unchanged(_installed[0]):
+        stamps = [(_mtime(entry), _metadata(entry)) for entry in sys.path]
         plugins = tuple(
             InstalledPlugin(ep.name, ep.module, ep.dist.name if ep.dist else ep.name)
             for ep in importlib.metadata.entry_points(group="pytest11")
         )
-        _installed = (stamp, plugins)
+        _installed = (stamps, plugins)
     return _installed[1]
+
+
+def _unchanged(stamps: list[_Stamp]) -> bool:
+    """Whether ``sys.path``'s folders hold the metadata they held; refreshes their mtimes."""
+    if len(stamps) != len(sys.path):
+        return False
+    for index, entry in enumerate(sys.path):
+        mtime, metadata = stamps[index]
+        now = _mtime(entry)
+        if now != mtime:
+            if metadata is None or _metadata(entry) != metadata:
+                return False
+            stamps[index] = (now, metadata)  # another file came or went: nothing installed
+    return True
 
 
 def _mtime(path: str) -> int | None:
     try:
         return os.stat(path or ".").st_mtime_ns
     except OSError:
+        return None
+
+
+def _metadata(path: str) -> tuple[tuple[str, int], ...] | None:
+    """The packaging entries of a ``sys.path`` folder; None if it is not a readable folder."""
+    try:
+        with os.scandir(path or ".") as entries:
+            return tuple(
+                sorted(
+                    (entry.name, entry.stat(follow_symlinks=False).st_mtime_ns)
+                    for entry in entries
+                    if entry.name.endswith(_METADATA_SUFFIXES)
+                )
+            )
+    except OSError:  # a zip file, or gone: its mtime alone decides
         return None
 
 

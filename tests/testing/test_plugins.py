@@ -4,6 +4,8 @@ own plugins (and their warnings) stay out of it unless asked.
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -17,6 +19,7 @@ from codeframe.testing.plugins import (
     ProjectConfig,
     asked_for,
     choose_plugins,
+    installed_plugins,
     is_codeframes_interpreter,
     read_project_config,
 )
@@ -105,6 +108,33 @@ def test_addopts_required_plugins_and_conftest_plugins_are_read(tmp_path: Path) 
 def test_a_config_above_the_project_root_counts_as_pytest_finds_it(tmp_path: Path) -> None:
     make_project(tmp_path, {"tox.ini": "[pytest]\nasyncio_mode = auto\n"})
     assert read_project_config(tmp_path / "sub" / "project").settings == {"asyncio_mode"}
+
+
+def test_installed_plugins_are_reread_only_when_a_package_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook's working folder is on ``sys.path`` and gains files all the time."""
+    reads = 0
+    read = importlib.metadata.entry_points
+
+    def counting(**selection: str) -> importlib.metadata.EntryPoints:
+        nonlocal reads
+        reads += 1
+        return read(**selection)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", counting)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = installed_plugins()
+    assert reads == 1  # sys.path changed
+    (tmp_path / "notes.txt").write_text("x")
+    os.utime(tmp_path, ns=(0, 0))  # the folder's mtime moves, whatever its clock resolution
+    assert installed_plugins() == first
+    assert reads == 1
+    (tmp_path / "pytest_newplugin-1.0.dist-info").mkdir()
+    installed_plugins()
+    assert reads == 2
+    installed_plugins()
+    assert reads == 2
 
 
 def test_only_codeframes_own_bin_folder_is_its_interpreter(tmp_path: Path) -> None:
