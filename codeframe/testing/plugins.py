@@ -200,23 +200,27 @@ def _quiet_args(installed: Iterable[InstalledPlugin]) -> Iterable[str]:
         yield from ("-W", f"ignore:::{plugin.module}")
 
 
-# Per sys.path folder: its mtime, and the names and mtimes of its packaging metadata.
-_Stamp = tuple[int | None, tuple[tuple[str, int], ...] | None]
+# Per sys.path entry: which folder it is and its mtime (device, inode, mtime), and the
+# names and mtimes of the packaging metadata in it.
+_Stamp = tuple[tuple[int, int, int] | None, tuple[tuple[str, int], ...] | None]
 _installed: tuple[list[_Stamp], tuple[InstalledPlugin, ...]] | None = None
+# Lower case, as importlib.metadata matches them; EGG-INFO is the metadata of an .egg folder.
 _METADATA_SUFFIXES = (".dist-info", ".egg-info", ".egg-link", ".pth")
 
 
 def installed_plugins() -> tuple[InstalledPlugin, ...]:
-    """codeframe's environment's pytest plugins, re-read when a package is (un)installed.
+    """codeframe's environment's pytest plugins, re-read when its packaging metadata changes.
 
     Reading them parses every distribution's metadata (10-30 ms, on the event loop when a
     test run asks), so it is done again only when a folder on ``sys.path`` gains, loses or
-    replaces a metadata entry — not when some other file appears in it, as files do in a
-    notebook's working folder (``''`` on its ``sys.path``) or in ``/tmp``.
+    replaces a metadata entry (or ``sys.path`` names other folders) — not when some other
+    file appears in one, as files do in a notebook's working folder (``''`` on its
+    ``sys.path``) or in ``/tmp``. A file rewritten inside a metadata folder without
+    replacing it (``entry_points.txt`` of a legacy ``setup.py develop``) is not seen.
     """
     global _installed
     if _installed is None or not _unchanged(_installed[0]):
-        stamps = [(_mtime(entry), _metadata(entry)) for entry in sys.path]
+        stamps = [(_identity(entry), _metadata(entry)) for entry in sys.path]
         plugins = tuple(
             InstalledPlugin(ep.name, ep.module, ep.dist.name if ep.dist else ep.name)
             for ep in importlib.metadata.entry_points(group="pytest11")
@@ -230,20 +234,21 @@ def _unchanged(stamps: list[_Stamp]) -> bool:
     if len(stamps) != len(sys.path):
         return False
     for index, entry in enumerate(sys.path):
-        mtime, metadata = stamps[index]
-        now = _mtime(entry)
-        if now != mtime:
+        identity, metadata = stamps[index]
+        now = _identity(entry)
+        if now != identity:
             if metadata is None or _metadata(entry) != metadata:
                 return False
-            stamps[index] = (now, metadata)  # another file came or went: nothing installed
+            stamps[index] = (now, metadata)  # other files came or went: nothing installed
     return True
 
 
-def _mtime(path: str) -> int | None:
+def _identity(path: str) -> tuple[int, int, int] | None:
     try:
-        return os.stat(path or ".").st_mtime_ns
+        info = os.stat(path or ".")
     except OSError:
         return None
+    return info.st_dev, info.st_ino, info.st_mtime_ns
 
 
 def _metadata(path: str) -> tuple[tuple[str, int], ...] | None:
@@ -254,10 +259,10 @@ def _metadata(path: str) -> tuple[tuple[str, int], ...] | None:
                 sorted(
                     (entry.name, entry.stat(follow_symlinks=False).st_mtime_ns)
                     for entry in entries
-                    if entry.name.endswith(_METADATA_SUFFIXES)
+                    if entry.name.lower().endswith(_METADATA_SUFFIXES) or entry.name == "EGG-INFO"
                 )
             )
-    except OSError:  # a zip file, or gone: its mtime alone decides
+    except OSError:  # a zip file, or gone: any change of its mtime re-reads
         return None
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from codeframe.testing import TestRunner
+from codeframe.testing import TestRunner, plugins
 from codeframe.testing.plugins import (
     InstalledPlugin,
     PluginChoice,
@@ -123,9 +123,10 @@ def test_installed_plugins_are_reread_only_when_a_package_is_installed(
         return read(**selection)
 
     monkeypatch.setattr(importlib.metadata, "entry_points", counting)
+    monkeypatch.setattr(plugins, "_installed", None)
     monkeypatch.syspath_prepend(str(tmp_path))
     first = installed_plugins()
-    assert reads == 1  # sys.path changed
+    assert reads == 1
     (tmp_path / "notes.txt").write_text("x")
     os.utime(tmp_path, ns=(0, 0))  # the folder's mtime moves, whatever its clock resolution
     assert installed_plugins() == first
@@ -135,6 +136,16 @@ def test_installed_plugins_are_reread_only_when_a_package_is_installed(
     assert reads == 2
     installed_plugins()
     assert reads == 2
+    # Another folder in its place (a notebook's chdir, with '' on sys.path), same mtime.
+    other = tmp_path / "other"
+    (other / "pytest_other-2.0.dist-info").mkdir(parents=True)
+    os.utime(tmp_path, ns=(0, 0))
+    os.utime(other, ns=(0, 0))
+    installed_plugins()
+    assert reads == 2
+    sys.path[0] = str(other)
+    installed_plugins()
+    assert reads == 3
 
 
 def test_only_codeframes_own_bin_folder_is_its_interpreter(tmp_path: Path) -> None:
