@@ -10,6 +10,8 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from benchmarks.storage_split import per_task_us
+
 Figures = Mapping[str, Any]
 
 # The performance targets codeframe holds itself to.
@@ -284,6 +286,19 @@ def table_rows(results: Mapping[str, Any]) -> list[list[str]]:
                 _RATIO,
             ),
         )
+    split = results.get("storage_split")
+    if split:
+        cpu_row = next(i for i, row in enumerate(rows) if row[0].startswith("↳ CPU per task"))
+        storage = [us * 1e-6 for us in _split_us(split["tmp_dir"])["storage"]]
+        rows.insert(
+            cpu_row + 1,
+            _one_design_row(
+                "↳ of which inside SQLite and creating the task's file (timed runs, below)",
+                "",
+                storage,
+                _MS,
+            ),
+        )
     return rows
 
 
@@ -418,6 +433,63 @@ codeframe functions by cumulative time, µs per task:
 {markdown_table(("function", "calls / task", "cumulative µs / task"), ours)}"""
 
 
+_SPLIT_ROWS = (
+    ("cpu", "CPU (user + kernel)"),
+    ("kernel", "↳ of which kernel CPU"),
+    ("sqlite", "inside SQLite"),
+    ("file", "creating the task's one file"),
+    ("storage", "SQLite and the file together"),
+    ("rest", "the rest: codeframe's Python, asyncio"),
+)
+
+
+def _split_us(runs: Sequence[Figures]) -> dict[str, list[float]]:
+    """Each part of :data:`_SPLIT_ROWS` per run, µs per task."""
+    parts: dict[str, list[float]] = {name: [] for name, _ in _SPLIT_ROWS}
+    for run in runs:
+        split = per_task_us(run)
+        split["storage"] = split["sqlite"] + split["file"]
+        for name in parts:
+            parts[name].append(split[name])
+    return parts
+
+
+def _storage_section(results: Mapping[str, Any]) -> str:
+    plan, split = results["plan"], results["storage_split"]
+    places = {"tmp_dir": results.get("tmp_folder") or plan["tmp_dir"] or "the temp folder"}
+    if "tmpfs" in split:
+        places["tmpfs"] = f"{results.get('tmpfs_dir', 'tmpfs')} (tmpfs)"
+    parts = {key: _split_us(split[key]) for key in places}
+    calls = statistics.median(
+        run["sqlite_calls"] / run["tasks"] for runs in split.values() for run in runs
+    )
+    shown = ("{:.0f}".format, " µs")
+    rows = [
+        [label] + [_fmt(parts[key][name], *shown) for key in places] for name, label in _SPLIT_ROWS
+    ]
+    target_us = OVERHEAD_TARGET_S * 1e6
+    budgets = "; ".join(
+        f"in {where}, SQLite and the file took {statistics.median(parts[key]['storage']):.0f} µs, "
+        f"leaving {max(0.0, target_us - statistics.median(parts[key]['storage'])):.0f} µs for "
+        f"codeframe's own code, which took {statistics.median(parts[key]['rest']):.0f} µs"
+        for key, where in places.items()
+    )
+    return f"""\
+## What a task's time is made of
+
+`storage_split` ran the overhead workload (N={plan["n_overhead"]}, C={plan["c_overhead"]},
+L=0, tests off) again in each place ({plan["repeats"]} runs each), with every SQLite call of
+codeframe's connections ({calls:.0f} a task: statements, savepoints and a share of the
+commits) and every task's file creation timed (`benchmarks/storage_split.py`); CPU is
+`getrusage` (user + kernel) over the same run. µs per task, median (min–max):
+
+{markdown_table(("part", *places.values()), rows)}
+
+The overhead target ({target_us:.0f} µs a task) is for the whole task: {budgets}.
+SQLite's and the file system's parts are what the product's rows and the task's file cost
+whatever the orchestration does; the last row is what code of ours costs."""
+
+
 _LOAD_SECTIONS = (
     ("efficiency", "efficiency"),
     ("efficiency_tmpfs", "efficiency on tmpfs"),
@@ -477,6 +549,8 @@ def render(results: Mapping[str, Any], facts: Mapping[str, str], *, history: str
         _method(results),
     ]
     parts.append(_load_section(results))
+    if results.get("storage_split"):
+        parts.append(_storage_section(results))
     if results.get("profile"):
         cpu = statistics.median(per_task(results["overhead"]["async"], "cpu_s"))
         parts.append(_profile_section(results["profile"], cpu, results["plan"]))
@@ -488,11 +562,14 @@ def render(results: Mapping[str, Any], facts: Mapping[str, str], *, history: str
             + markdown_table(("file", "per task"), sites)
         )
     parts.append(
-        "## Reproduce\n\n`make bench` (runs `python -m benchmarks.run`; about three minutes). "
+        "## Reproduce\n\n`make bench` (runs `python -m benchmarks.run`; about six minutes on "
+        "two cores). "
         "`python -m benchmarks.run --help` lists the options (`--tmp-dir` moves the project "
         "and database, `--repeats` changes the repetitions, `--no-profile` skips the "
         "profile). Closer looks: `python -m benchmarks.task_profile` (one task's CPU, "
-        "statements and commits), `python -m benchmarks.wave_timeline` (where an "
+        "statements and commits), `python -m benchmarks.scenarios storage_split "
+        '\'{"n": 2000, "c": 50}\'` (a run\'s time inside SQLite and creating files, as '
+        "JSON), `python -m benchmarks.wave_timeline` (where an "
         "efficiency run's time beyond the ideal goes), `python -m benchmarks.file_groups` "
         "(one file-change group's cost), `python -m benchmarks.seed_claims`."
     )

@@ -146,6 +146,16 @@ def measure(plan: Plan, execute: Executor = in_subprocess) -> dict[str, Any]:
         once("agent_creation", {"agents": plan.agents, "rounds": plan.agent_rounds})
         for _ in range(plan.repeats)
     ]
+    # The overhead workload again, its storage timed: in the same places as the efficiency runs.
+    split = {"n": plan.n_overhead, "c": plan.c_overhead}
+    places = {"tmp_dir": split}
+    if plan.tmpfs_dir and Path(plan.tmpfs_dir).is_dir():
+        places["tmpfs"] = {**split, "tmp_dir": plan.tmpfs_dir}
+    results["tmp_folder"] = plan.tmp_dir or tempfile.gettempdir()
+    results["storage_split"] = {
+        place: [once("storage_split", params) for _ in range(plan.repeats)]
+        for place, params in places.items()
+    }
     if plan.profile:
         results["profile"] = once("profile", {"n": plan.n_profile, "c": plan.c_profile})
     return results

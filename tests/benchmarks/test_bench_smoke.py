@@ -152,7 +152,7 @@ def test_report_has_every_figure_and_how_to_reproduce(smoke: dict[str, Any]) -> 
     assert text.startswith("# Performance\n")
     assert "| " + " | ".join(MAIN_HEADER) + " |" in text
     rows = table_rows(smoke)
-    assert len(rows) == 16 + ("efficiency_tmpfs" in smoke) + 2 * ("efficiency_worktree" in smoke)
+    assert len(rows) == 17 + ("efficiency_tmpfs" in smoke) + 2 * ("efficiency_worktree" in smoke)
     for row in rows:
         assert "| " + " | ".join(row) + " |" in text
     worktree = [row[1] for row in rows if row[0].startswith("↳ efficiency with worktree")]
@@ -173,6 +173,7 @@ def test_report_has_every_figure_and_how_to_reproduce(smoke: dict[str, Any]) -> 
     assert "2025-01-01 00:00 UTC" in text and "CPU: test CPU" in text
     assert "## Where a task's CPU goes" in text and "Self time by area" in text
     assert "## Load during the runs" in text
+    assert "## What a task's time is made of" in text
     assert "`make bench`" in text
 
 
@@ -187,6 +188,9 @@ def _replay(smoke: dict[str, Any], calls: list[str]) -> run.Executor:
             return smoke["agent_creation"][0]
         if name == "async_worktree_run":
             return smoke["efficiency_worktree"]["async"][0]
+        if name == "storage_split":
+            on_tmpfs = params.get("tmp_dir") == smoke.get("tmpfs_dir")
+            return smoke["storage_split"]["tmpfs" if on_tmpfs else "tmp_dir"][0]
         design, kind = name.split("_", 1)
         if kind == "broadcast":
             return smoke["broadcast"][design][0]
@@ -206,11 +210,12 @@ def test_main_writes_the_report_where_asked(smoke: dict[str, Any], tmp_path: Pat
 
     text = out.read_text(encoding="utf-8")
     assert "| Concurrency efficiency" in text and "project and database in:" in text
-    runs = 2 + ("efficiency_tmpfs" in smoke)  # efficiency, overhead (, efficiency on tmpfs)
+    places = 1 + ("efficiency_tmpfs" in smoke)  # the project's folder (, tmpfs)
+    runs = 1 + places  # efficiency in each place, overhead
     assert Counter(calls) == {
         "async_run": runs, "thread_run": runs, "async_memory": 2, "thread_memory": 2,
         "async_lag": 1, "thread_lag": 1, "async_broadcast": 1, "thread_broadcast": 1,
-        "agent_creation": 1, "profile": 1, "async_worktree_run": 1,
+        "agent_creation": 1, "profile": 1, "async_worktree_run": 1, "storage_split": places,
     }  # fmt: skip
 
 
