@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
-import dataclasses
 import json
 import os
 import resource
@@ -264,12 +263,14 @@ def storage_split(p: Params) -> Figures:
                 run_codeframe(ws, p["c"], client, FixedResultRunner(), BroadcastRecorder())
             )
         user_after, system_after = _cpu_times()
-    # Every task's file is offered to create_alone; the first task's, whose folder does not
-    # exist yet, then takes the journaled path (one task in N, not split out).
-    if spent.file_calls < n:
-        raise RuntimeError(f"only {spent.file_calls} of {n} files were timed being created")
+    # Every task's file but the first is created by create_alone: the first task's folder
+    # does not exist yet, so that one is a journaled group (counted in the rest).
+    if spent.files_created < n - 1:
+        raise RuntimeError(
+            f"only {spent.files_created} of {n} files were created where they are timed"
+        )
     figures.update(user_s=user_after - user, system_s=system_after - system)
-    figures.update(dataclasses.asdict(spent))
+    figures.update(spent.figures())
     return figures
 
 
