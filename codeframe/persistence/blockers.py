@@ -22,7 +22,11 @@ from codeframe.redaction import clean_text
 
 _BLOCKER_TYPES = frozenset(BlockerType)
 _RESOLVERS = frozenset(Resolver)
-_AMOUNT = re.compile(r"(\d+(?:\.\d+)?)")
+# Anything that looks like a number, sign, dollar sign, separators and exponent included, so
+# that "-1", "1e3" or "1,5" is read whole and refused rather than half-read as 1, 1 or 15.
+_FIGURE = re.compile(r"[-+]?\$?[-+]?(?:\d|\.\d)[\d.,]*(?:[eE][-+]?\d+)?")
+# Dollars as people write them: 3, 2.50, .5, 1500, 1,500.25 (commas only between thousands).
+_DOLLARS = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +41,33 @@ class Answered:
 
 
 def budget_from_answer(text: str) -> float:
-    """The dollar figure in an answer to a budget blocker ("3", "$2.50", "raise it to 5")."""
-    match = _AMOUNT.search(text.replace(",", ""))
-    if match is None:
+    """The dollar figure in an answer to a budget blocker ("3", "$2.50", "raise it to 5").
+
+    The answer sets what a task may spend, so anything that could be read two ways is
+    refused, never guessed: no figure, more than one, a negative or zero one, an exponent,
+    a decimal comma.
+    """
+    figures = [figure.rstrip(".,") for figure in _FIGURE.findall(text)]
+    example = "answer a budget blocker with a new budget in dollars, e.g. '2.50'"
+    if not figures:
+        raise InvalidInputError(f"{example} (got {text!r})")
+    if len(figures) > 1:
         raise InvalidInputError(
-            f"answer a budget blocker with a new budget in dollars, e.g. '2.50' (got {text!r})"
+            f"{example}: the answer holds {len(figures)} figures ({', '.join(figures)}), "
+            "so which one is the budget is unclear"
         )
-    return float(match.group(1))
+    figure = figures[0]
+    if "-" in figure.lower().split("e")[0]:
+        raise InvalidInputError(f"a budget cannot be negative (got {figure!r})")
+    plain = figure.lstrip("+$").lstrip("+")
+    if not _DOLLARS.fullmatch(plain):
+        raise InvalidInputError(
+            f"{example}: {figure!r} is not a plain dollar figure (write 1.5, not 1,5 or 1.5e0)"
+        )
+    dollars = float(plain.replace(",", ""))
+    if dollars <= 0:
+        raise InvalidInputError(f"a budget must be more than $0 (got {figure!r})")
+    return dollars
 
 
 def _release_if_unblocked(conn: sqlite3.Connection, task_id: int, note: str) -> tuple[bool, str]:

@@ -133,3 +133,34 @@ async def test_a_budget_blocker_needs_a_figure(db, project_id):
     await lead.answer_blocker(blocker_id, "raise it to $2.50")
     assert db.get_task(task_id)["budget_usd"] == 2.5
     assert db.get_task(task_id)["status"] == TaskStatus.PENDING
+
+
+@pytest.mark.parametrize(
+    ("answer", "refusal"),
+    [
+        ("-1", "cannot be negative"),
+        ("raise it by 2 to 3", "holds 2 figures"),
+        ("1,5", "not a plain dollar figure"),
+        ("1e3", "not a plain dollar figure"),
+        ("$0", "more than \\$0"),
+    ],
+)
+async def test_a_budget_answer_that_could_be_misread_is_refused(db, project_id, answer, refusal):
+    task_id = db.create_task(project_id, "Costly", status="blocked")
+    blocker_id = db.create_blocker(task_id, reason="spent", question="more?", blocker_type="budget")
+    with pytest.raises(InvalidInputError, match=refusal):
+        await LeadAgent(project_id, db).answer_blocker(blocker_id, answer)
+    task = db.get_task(task_id)
+    assert task["status"] == TaskStatus.BLOCKED and task["budget_usd"] is None
+    assert db.get_blocker(blocker_id)["resolved_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "budget"),
+    [("3", 3.0), (".5", 0.5), ("$1,500.25", 1500.25), ("make it 4.", 4.0), ("+2", 2.0)],
+)
+async def test_a_budget_answer_is_read_as_written(db, project_id, answer, budget):
+    task_id = db.create_task(project_id, "Costly", status="blocked")
+    blocker_id = db.create_blocker(task_id, reason="spent", question="more?", blocker_type="budget")
+    assert (await LeadAgent(project_id, db).answer_blocker(blocker_id, answer)).released
+    assert db.get_task(task_id)["budget_usd"] == budget
