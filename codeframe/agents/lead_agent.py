@@ -40,6 +40,7 @@ from codeframe.errors import (
     CodeframeError,
     InvalidInputError,
     MissingProjectRootError,
+    NotFoundError,
     RunInProgressError,
     RunTimeoutError,
     WorkspaceUnavailableError,
@@ -304,10 +305,13 @@ class LeadAgent:
         if self._run is not None:
             raise RunInProgressError(f"a run is in progress for project {self.project_id}")
         self.db.ensure_no_live_run(self.project_id)  # a run of another process
-        failed = {
-            int(t["id"]) for t in self.db.get_project_tasks(self.project_id, TaskStatus.FAILED)
-        }
+        tasks = self.db.get_project_tasks(self.project_id)
+        failed = {int(t["id"]) for t in tasks if t["status"] == TaskStatus.FAILED}
         chosen = failed if task_ids is None else {int(task_id) for task_id in task_ids}
+        if unknown := sorted(chosen - {int(t["id"]) for t in tasks}):
+            raise NotFoundError(
+                f"project {self.project_id} has no task {', '.join(map(str, unknown))}"
+            )
         if not_failed := sorted(chosen - failed):
             raise InvalidInputError(
                 f"only failed tasks can be retried; not failed: {', '.join(map(str, not_failed))}"

@@ -28,7 +28,8 @@ def add_cleanup_parser(commands: Any) -> None:
         help="remove the git worktrees and branches kept for finished tasks",
         description=(
             "Remove the worktrees (under PROJECT/.codeframe/worktrees) and the codeframe/task-N "
-            "branches kept for tasks that are completed, blocked, failed or cancelled. Refused "
+            "branches kept for tasks that are completed, blocked or failed (a cancelled task's "
+            "are kept: the next run reuses them). Refused "
             "while a run of the project is live. The project is --project (default: the "
             f"current folder); its database is PROJECT/{STATE_DIR}/codeframe.db unless --db "
             "names another."

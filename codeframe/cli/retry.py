@@ -20,7 +20,12 @@ from codeframe.cli.location import (
 )
 from codeframe.cli.options import positive_int
 from codeframe.cli.tables import print_lines
-from codeframe.errors import CommandLineError, InvalidInputError, RunInProgressError
+from codeframe.errors import (
+    CommandLineError,
+    InvalidInputError,
+    NotFoundError,
+    RunInProgressError,
+)
 
 
 def add_retry_parser(commands: Any) -> None:
@@ -59,7 +64,8 @@ def retry_command(args: argparse.Namespace) -> int:
         lead = LeadAgent(int(project["id"]), db, project_root=location.project_dir)
         try:
             retried = asyncio.run(lead.retry_failed(args.task_ids or None))
-        except (InvalidInputError, RunInProgressError) as exc:  # not failed; a live run
+        # No such task; not failed; a live run.
+        except (NotFoundError, InvalidInputError, RunInProgressError) as exc:
             raise CommandLineError(str(exc)) from None
     if not retried:
         print_lines(["No failed task: nothing to retry."])

@@ -336,9 +336,11 @@ def _report(
     blockers = blocker_lines(db, project_id, answer_options=options)
     if blockers:
         lines += ["", "== Open blockers (answer with `codeframe answer ID TEXT`) ==", *blockers]
+        # The same client: a replayed run's next run replays too (a key may not be set).
+        replay = "" if args.replay is None else f" --replay {shlex.quote(str(args.replay))}"
         lines.append(
             f"Then run the list again (codeframe run {shlex.quote(str(args.tasks_file))}"
-            f"{options}) to carry on."
+            f"{options}{replay}) to carry on."
         )
     print_lines(lines)
     done = counts[TaskStatus.COMPLETED] == sum(counts.values())

@@ -120,6 +120,9 @@ def test_a_blocker_is_listed_answered_and_the_next_run_finishes_the_chain(
         (question,) = [b for b in db.get_blockers(1) if b["blocker_type"] != "dependency"]
     assert f"codeframe answer {question['id']} " in first.out
     assert "== Open blockers" in first.out
+    # The command it suggests for afterwards replays too: without a key, a live run is refused.
+    again = f"(codeframe run {tasks} --project {calc} --replay {cassettes['divide']}) to carry on"
+    assert again in " ".join(first.out.split())
 
     listed = cli("blockers", "--project", calc)
 
@@ -161,6 +164,8 @@ def test_a_failed_task_is_retried_once_its_cause_is_mended(cli: Cli, calc, casse
     assert (elsewhere.code, "has no tasks yet" in elsewhere.out) == (0, True)
     not_failed = cli("retry", "2", "--project", calc)
     assert (not_failed.code, "not failed: 2" in not_failed.err) == (2, True)
+    unknown = cli("retry", "99", "--project", calc)  # named as missing, not as "not failed"
+    assert (unknown.code, "has no task 99" in unknown.err) == (2, True)
 
     retried = cli("retry", "--project", calc)
 
