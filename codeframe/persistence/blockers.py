@@ -59,7 +59,7 @@ def budget_from_answer(text: str) -> float:
     figure = figures[0]
     if "-" in figure.lower().split("e")[0]:
         raise InvalidInputError(f"a budget cannot be negative (got {figure!r})")
-    plain = figure.lstrip("+$").lstrip("+")
+    plain = figure.lstrip("+$")
     if not _DOLLARS.fullmatch(plain):
         raise InvalidInputError(
             f"{example}: {figure!r} is not a plain dollar figure (write 1.5, not 1,5 or 1.5e0)"
